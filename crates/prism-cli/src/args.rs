@@ -1,0 +1,181 @@
+//! Command-line arguments (clap types only; resolved into library settings in `commands`).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Diffusion models for images: train, sample, inspect.
+#[derive(Debug, Parser)]
+#[command(name = "prism", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model from a config file (writes checkpoints, metrics, grids and plots to a run directory).
+    Train(TrainArgs),
+    /// Draw samples from a trained model into a grid PNG.
+    Sample(SampleArgs),
+    /// Print (and plot) a noise schedule: t, logSNR, alpha, sigma.
+    Schedule(ScheduleArgs),
+    /// Picture of the forward process: one image corrupted at several times.
+    Forward(ForwardArgs),
+    /// Held-out evaluation of a trained model: denoising error and bits/dim.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML), e.g. configs/fashion-mnist-cond.toml.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Override the data path of the config.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run directory (default: runs/<config name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Resume the run in this directory (its train_state.safetensors).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Override train.steps.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SampleArgs {
+    /// A model file (a run's model.safetensors).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 64)]
+    pub num: usize,
+    /// Network evaluations.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m.
+    #[arg(long, default_value = "dpmpp-2m")]
+    pub sampler: String,
+    /// Classifier-free guidance weight (1 = none; class-conditional models only).
+    #[arg(long)]
+    pub guidance: Option<f64>,
+    /// Class to draw (class-conditional models; default: cycle through all classes).
+    #[arg(long)]
+    pub class: Option<usize>,
+    /// Do not clip x̂ to [-1, 1] while sampling.
+    #[arg(long)]
+    pub no_clip: bool,
+    /// Seed of the prior noise and sampler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Columns of the grid (default: number of classes, or square).
+    #[arg(long)]
+    pub cols: Option<usize>,
+    /// Output PNG.
+    #[arg(long, default_value = "samples.png")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScheduleKind {
+    Cosine,
+    Shifted,
+    Interpolated,
+    Linear,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Clip {
+    ClipThenShift,
+    ShiftedLimits,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScheduleArgs {
+    /// Schedule kind.
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub kind: ScheduleKind,
+    /// Image side d (shifted, interpolated).
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    /// Reference side r (shifted; default 64).
+    #[arg(long, default_value_t = 64)]
+    pub reference_size: usize,
+    /// Low reference for the interpolated schedule (followed near t = 1).
+    #[arg(long, default_value_t = 32)]
+    pub low_reference: usize,
+    /// High reference for the interpolated schedule (followed near t = 0).
+    #[arg(long, default_value_t = 256)]
+    pub high_reference: usize,
+    /// How clipping combines with the shift.
+    #[arg(long, value_enum, default_value = "clip-then-shift")]
+    pub clip: Clip,
+    /// Lower logSNR clip.
+    #[arg(long, default_value_t = -15.0, allow_hyphen_values = true)]
+    pub logsnr_min: f64,
+    /// Upper logSNR clip.
+    #[arg(long, default_value_t = 15.0, allow_hyphen_values = true)]
+    pub logsnr_max: f64,
+    /// Number of points, t from 0 to 1 inclusive.
+    #[arg(long, default_value_t = 11)]
+    pub points: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also plot logSNR(t) (with the plain cosine for comparison) to this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ForwardArgs {
+    /// Experiment config whose process (and image size and channels) to show.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The image (PNG or JPEG).
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Comma-separated times in [0, 1].
+    #[arg(long, default_value = "0,0.25,0.5,0.75,1")]
+    pub t: String,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG (a strip, one panel per time).
+    #[arg(long, default_value = "forward.png")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A model file (a run's model.safetensors).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Data to evaluate on (default: the held-out split of the model's own data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Held-out images to use.
+    #[arg(long, default_value_t = 500)]
+    pub num: usize,
+    /// Monte Carlo time draws per image for bits/dim.
+    #[arg(long, default_value_t = 16)]
+    pub draws: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}

@@ -1,0 +1,32 @@
+//! One module per subcommand; `run` dispatches.
+
+mod eval;
+mod forward;
+mod sample;
+mod schedule;
+mod train;
+
+use anyhow::Result;
+
+use crate::args::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Schedule(a) => schedule::run(a),
+        Command::Forward(a) => forward::run(a),
+        Command::Eval(a) => eval::run(a),
+    }
+}
+
+/// A progress bar for `len` units of work, hidden when stderr is not a terminal.
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!("{what} {{bar:30}} {{pos}}/{{len}} [{{elapsed}} < {{eta}}]"))
+            .expect("valid template"),
+    );
+    bar
+}

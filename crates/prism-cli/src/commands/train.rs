@@ -1,0 +1,68 @@
+//! `prism train`.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result};
+use prism::config::ExperimentConfig;
+use prism::train::{TrainOptions, train};
+
+use crate::args::TrainArgs;
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let mut cfg = ExperimentConfig::load(&a.config)?;
+    if let Some(data) = a.data {
+        cfg.data.path = data;
+    }
+    if let Some(steps) = a.steps {
+        anyhow::ensure!(steps > 0, "--steps must be positive");
+        cfg.train.steps = steps;
+    }
+    let stem = a.config.file_stem().and_then(|s| s.to_str()).unwrap_or("run").to_string();
+    let run_dir = match (&a.resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => PathBuf::from("runs").join(&stem),
+    };
+    let mut opts = TrainOptions::new(&run_dir);
+    opts.resume = a.resume.is_some();
+    opts.progress = !a.quiet;
+    let stop = opts.stop.clone();
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130); // second Ctrl-C: leave now
+        }
+        eprintln!("\nstopping after this step and saving (Ctrl-C again to quit at once)…");
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    eprintln!(
+        "prism train: '{}' → {} ({} steps, batch {}, seed {})",
+        if cfg.name.is_empty() { &stem } else { &cfg.name },
+        run_dir.display(),
+        cfg.train.steps,
+        cfg.train.batch_size,
+        cfg.train.seed
+    );
+    let out = train(&cfg, &opts).with_context(|| format!("training '{}'", a.config.display()))?;
+    let model = run_dir.join("model.safetensors");
+    if out.interrupted {
+        eprintln!(
+            "interrupted at step {}; resume with: prism train --config {} --resume {}",
+            out.step,
+            a.config.display(),
+            run_dir.display()
+        );
+        return Err(prism::Error::Interrupted { step: out.step, path: run_dir.join("train_state.safetensors") }.into());
+    }
+    eprintln!(
+        "done: {} steps in {:.0} s, final loss {:.4}\n  model   {}\n  samples {}\n  metrics {}",
+        out.step,
+        out.seconds,
+        out.last_loss,
+        model.display(),
+        run_dir.join("samples.png").display(),
+        run_dir.join("metrics.jsonl").display(),
+    );
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! U-Net training step (forward, MSE loss, backward, AdamW with global-norm clipping) and one sampling step (forward without
+//! autodiff), at the Fashion-MNIST preset's size and at the 7.3 M-parameter `bench` size.
+//! `tools/bench_torch.py` measures the same architectures in PyTorch; see BENCHMARKS.md.
+//!
+//! Run: `cargo bench -p prism --bench unet`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use prism::denoiser::{ModelConfig, NoiseLevels, Parameterization};
+use prism::nn::UNetConfig;
+use prism::objective::{LossInputs, Weighting};
+use prism::tensor::normal;
+use prism::train::{AdamW, AdamWConfig};
+use rand::SeedableRng;
+
+struct Case {
+    name: &'static str,
+    unet: UNetConfig,
+    batch: usize,
+    size: usize,
+}
+
+fn cases() -> Vec<Case> {
+    let fmnist = UNetConfig {
+        channels: 1,
+        base_channels: 32,
+        channel_mults: vec![1, 2, 2],
+        res_blocks: 1,
+        attention_levels: vec![2],
+        head_channels: 32,
+        norm_groups: 8,
+        dropout: vec![],
+        num_classes: 10,
+    };
+    let bench = UNetConfig {
+        base_channels: 64,
+        res_blocks: 2,
+        attention_levels: vec![1, 2],
+        norm_groups: 32,
+        ..fmnist.clone()
+    };
+    vec![
+        Case { name: "fmnist/b32/32x32", unet: fmnist, batch: 32, size: 32 },
+        Case { name: "bench/b16/32x32", unet: bench, batch: 16, size: 32 },
+    ]
+}
+
+fn unet(c: &mut Criterion) {
+    let mut group = c.benchmark_group("unet");
+    group.sample_size(10);
+    for case in cases() {
+        let cfg = ModelConfig { parameterization: Parameterization::V, unet: case.unet.clone() };
+        let device = prism::default_device().autodiff();
+        let mut model = cfg.init(&device).unwrap();
+        let mut opt = AdamW::new(AdamWConfig::default());
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let shape = [case.batch, 1, case.size, case.size];
+        let labels = burn::tensor::Tensor::<1, burn::tensor::Int>::zeros([case.batch], &device);
+        group.throughput(Throughput::Elements(case.batch as u64));
+        group.bench_function(format!("train_step/f32/{}", case.name), |b| {
+            b.iter(|| {
+                let x0 = normal(shape, &mut rng, &device);
+                let eps = normal(shape, &mut rng, &device);
+                let levels = NoiseLevels::new(vec![0.5; case.batch], &device);
+                let z = x0.clone() * levels.alpha.clone() + eps.clone() * levels.sigma.clone();
+                let raw = model.raw(z.clone(), &levels, Some(labels.clone()));
+                let dl = vec![-1.0; case.batch];
+                let loss = Weighting::Mse.loss(
+                    Parameterization::V,
+                    LossInputs { raw, z, x0, eps, levels: &levels, dlog_snr_dt: &dl },
+                );
+                let grads = loss.backward();
+                let (m, _) = opt.update(model.clone(), &grads, 1e-4, Some(1.0));
+                model = m;
+            })
+        });
+        let plain = prism::default_device();
+        let eval_model = model.valid();
+        let labels = burn::tensor::Tensor::<1, burn::tensor::Int>::zeros([case.batch], &plain);
+        group.bench_function(format!("sample_step/f32/{}", case.name), |b| {
+            b.iter(|| {
+                let z = normal(shape, &mut rng, &plain);
+                let levels = NoiseLevels::new(vec![0.5; case.batch], &plain);
+                let out = eval_model.predict(z, &levels, Some(labels.clone())).x0_hat;
+                prism::tensor::to_vec(out.sum())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, unet);
+criterion_main!(benches);

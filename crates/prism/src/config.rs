@@ -1,0 +1,215 @@
+//! The experiment configuration: one TOML file with `[data]`, `[process]`, `[model]`,
+//! `[objective]`, `[train]` and `[sample]` tables. Unknown keys are errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataConfig;
+use crate::denoiser::ModelConfig;
+use crate::objective::Weighting;
+use crate::process::ProcessConfig;
+use crate::sample::SamplerKind;
+use crate::train::AdamWConfig;
+use crate::{Error, Result};
+
+/// Everything that defines a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Free-form name, shown in logs.
+    #[serde(default)]
+    pub name: String,
+    /// Data source and shape.
+    pub data: DataConfig,
+    /// Forward process and schedule.
+    #[serde(default)]
+    pub process: ProcessConfig,
+    /// Network and parameterisation.
+    pub model: ModelConfig,
+    /// Loss weighting.
+    #[serde(default)]
+    pub objective: ObjectiveConfig,
+    /// Optimisation and logging.
+    pub train: TrainConfig,
+    /// Sampling defaults (also used for the grids written during training).
+    #[serde(default)]
+    pub sample: SampleConfig,
+}
+
+/// The training objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectiveConfig {
+    /// How noise levels are weighted.
+    #[serde(default)]
+    pub weighting: Weighting,
+}
+
+/// Optimisation, EMA, logging and checkpoint intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Total optimiser steps.
+    pub steps: u64,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps from 0 to `lr`.
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// AdamW settings.
+    #[serde(default)]
+    pub adamw: AdamWConfig,
+    /// Global gradient-norm clip (none if absent).
+    #[serde(default)]
+    pub grad_clip: Option<f64>,
+    /// EMA decay.
+    #[serde(default = "default_ema")]
+    pub ema_decay: f64,
+    /// Probability of replacing the label by the null label (classifier-free guidance training).
+    #[serde(default)]
+    pub cond_drop_prob: f64,
+    /// Seed of every random choice in the run.
+    #[serde(default)]
+    pub seed: u64,
+    /// Metrics line every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+    /// Sample grid and loss plot every this many steps (0: only at the end).
+    #[serde(default)]
+    pub sample_every: u64,
+    /// Checkpoint every this many steps (0: only at the end).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+}
+
+fn default_ema() -> f64 {
+    0.999
+}
+fn default_log_every() -> u64 {
+    50
+}
+
+/// Sampling defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Sampler.
+    #[serde(default = "default_sampler")]
+    pub sampler: SamplerKind,
+    /// Network evaluations.
+    #[serde(default = "default_steps")]
+    pub steps: usize,
+    /// Images in a grid.
+    #[serde(default = "default_num")]
+    pub num: usize,
+    /// Classifier-free guidance weight (1: none).
+    #[serde(default = "default_guidance")]
+    pub guidance: f64,
+    /// Clip `x̂` to `[-1, 1]` while sampling.
+    #[serde(default = "default_clip")]
+    pub clip_x0: bool,
+}
+
+fn default_sampler() -> SamplerKind {
+    SamplerKind::DpmPp2m
+}
+fn default_steps() -> usize {
+    50
+}
+fn default_num() -> usize {
+    64
+}
+fn default_guidance() -> f64 {
+    1.0
+}
+fn default_clip() -> bool {
+    true
+}
+
+impl Default for SampleConfig {
+    fn default() -> Self {
+        Self {
+            sampler: default_sampler(),
+            steps: default_steps(),
+            num: default_num(),
+            guidance: default_guidance(),
+            clip_x0: default_clip(),
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// Parses TOML; errors name the key (and `origin` when given).
+    pub fn from_toml(text: &str, origin: Option<&Path>) -> Result<Self> {
+        let cfg: Self = toml::from_str(text).map_err(|e| Error::Config {
+            origin: origin.map(Path::to_path_buf),
+            reason: e.to_string().trim().to_string(),
+        })?;
+        cfg.validate().map_err(|e| match e {
+            Error::Config { reason, .. } => Error::Config { origin: origin.map(Path::to_path_buf), reason },
+            other => other,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Self::from_toml(&text, Some(path))
+    }
+
+    /// Serialises to TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Cross-field checks.
+    pub fn validate(&self) -> Result<()> {
+        self.model.unet.validate()?;
+        let d = self.data.image_size;
+        let f = 1usize << self.model.unet.depth();
+        if d % f != 0 {
+            return Err(Error::config(format!(
+                "data.image_size = {d} is not divisible by 2^{} = {f} (one halving per extra model.unet.channel_mults entry)",
+                self.model.unet.depth()
+            )));
+        }
+        if self.model.unet.channels != self.data.channels {
+            return Err(Error::config(format!(
+                "model.unet.channels = {} but data.channels = {}",
+                self.model.unet.channels, self.data.channels
+            )));
+        }
+        let t = &self.train;
+        if t.steps == 0 || t.batch_size == 0 || !(t.lr > 0.0) {
+            return Err(Error::config("train.steps, train.batch_size and train.lr must be positive"));
+        }
+        if !(0.0..1.0).contains(&t.ema_decay) {
+            return Err(Error::config(format!("train.ema_decay must lie in [0, 1), got {}", t.ema_decay)));
+        }
+        if !(0.0..1.0).contains(&t.cond_drop_prob) {
+            return Err(Error::config(format!("train.cond_drop_prob must lie in [0, 1), got {}", t.cond_drop_prob)));
+        }
+        if t.grad_clip.is_some_and(|c| !(c > 0.0)) {
+            return Err(Error::config("train.grad_clip must be positive"));
+        }
+        if self.sample.steps == 0 || self.sample.num == 0 {
+            return Err(Error::config("sample.steps and sample.num must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The data path resolved against `base` when relative and not found as given.
+    pub fn resolve_data_path(&mut self, base: &Path) {
+        let p: &PathBuf = &self.data.path;
+        if p.is_relative() && !p.exists() {
+            let candidate = base.join(p);
+            if candidate.exists() {
+                self.data.path = candidate;
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! An in-memory image set in `[-1, 1]`, `[C, S, S]` per image, with optional labels, a held-out
+//! split and deterministic batches: the order of epoch `e` is a permutation seeded by
+//! `(seed, e)`, so the data position of any step is known without replaying the run.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use image::RgbImage;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{DataConfig, Fit, fit_to_size, hflip};
+use crate::{Error, Result};
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pixels: Vec<f32>,
+    labels: Option<Vec<u32>>,
+    channels: usize,
+    stored: usize,
+    size: usize,
+    random_crop: bool,
+    random_flip: bool,
+}
+
+/// One batch on a device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `[B, C, S, S]` in `[-1, 1]`.
+    pub images: Tensor<4>,
+    /// `[B]` class indices, when the set is labelled.
+    pub labels: Option<Tensor<1, Int>>,
+}
+
+fn to_unit(v: u8) -> f32 {
+    v as f32 / 127.5 - 1.0
+}
+
+impl Dataset {
+    fn empty(cfg: &DataConfig, stored: usize) -> Self {
+        Self {
+            pixels: Vec::new(),
+            labels: None,
+            channels: cfg.channels,
+            stored,
+            size: cfg.image_size,
+            random_crop: cfg.fit == Fit::RandomCrop,
+            random_flip: cfg.random_flip,
+        }
+    }
+
+    fn push_rgb(&mut self, img: &RgbImage) {
+        let s = self.stored;
+        if self.channels == 1 {
+            self.pixels.extend(img.pixels().map(|p| {
+                let [r, g, b] = p.0;
+                // ITU-R BT.601 luma, as PIL's convert("L")
+                let y = (r as f32 * 299.0 + g as f32 * 587.0 + b as f32 * 114.0) / 1000.0;
+                y / 127.5 - 1.0
+            }));
+        } else {
+            for c in 0..3 {
+                self.pixels.extend((0..s * s).map(|i| {
+                    let p = img.get_pixel((i % s) as u32, (i / s) as u32);
+                    to_unit(p.0[c])
+                }));
+            }
+        }
+    }
+
+    /// Grey images (`n` of `h × w` bytes) fitted to the configured size.
+    pub fn from_grey_u8(
+        pixels: &[u8],
+        n: usize,
+        h: usize,
+        w: usize,
+        labels: Option<Vec<u32>>,
+        cfg: &DataConfig,
+    ) -> Result<Self> {
+        let stored = cfg.stored_size();
+        let mut set = Self::empty(cfg, stored);
+        for i in 0..n {
+            let img = &pixels[i * h * w..(i + 1) * h * w];
+            if (h, w) == (stored, stored) && cfg.channels == 1 {
+                set.pixels.extend(img.iter().map(|&v| to_unit(v)));
+                continue;
+            }
+            let rgb = RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                let v = img[y as usize * w + x as usize];
+                image::Rgb([v, v, v])
+            });
+            set.push_rgb(&fit_to_size(&rgb, stored, cfg.fit, cfg.background));
+        }
+        set.labels = labels;
+        Ok(set)
+    }
+
+    /// RGB images already fitted to the stored size.
+    pub fn from_rgb(images: &[RgbImage], labels: Option<Vec<u32>>, cfg: &DataConfig, origin: &Path) -> Result<Self> {
+        let stored = cfg.stored_size();
+        let mut set = Self::empty(cfg, stored);
+        for img in images {
+            if img.dimensions() != (stored as u32, stored as u32) {
+                return Err(Error::Data {
+                    path: origin.into(),
+                    reason: format!("image of size {:?} after fitting to {stored}", img.dimensions()),
+                });
+            }
+            set.push_rgb(img);
+        }
+        set.labels = labels;
+        Ok(set)
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / self.image_len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.pixels.is_empty()
+    }
+
+    fn image_len(&self) -> usize {
+        self.channels * self.stored * self.stored
+    }
+
+    /// Channels per image.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Side of the images batches return.
+    pub fn image_size(&self) -> usize {
+        self.size
+    }
+
+    /// The labels, if any.
+    pub fn labels(&self) -> Option<&[u32]> {
+        self.labels.as_deref()
+    }
+
+    /// Number of classes (`max label + 1`; 0 if unlabelled).
+    pub fn num_classes(&self) -> usize {
+        self.labels.as_ref().map_or(0, |l| l.iter().max().map_or(0, |&m| m as usize + 1))
+    }
+
+    /// The first `n` images.
+    pub fn take(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.pixels.truncate(n * self.image_len());
+        if let Some(l) = &mut self.labels {
+            l.truncate(n);
+        }
+        self
+    }
+
+    /// Splits off the last `held_out` images: `(train, held_out)`. Held-out images are never
+    /// flipped or randomly cropped.
+    pub fn split(mut self, held_out: usize) -> (Dataset, Dataset) {
+        let keep = self.len().saturating_sub(held_out);
+        let mut test = self.clone();
+        test.pixels = self.pixels.split_off(keep * self.image_len());
+        test.labels = self.labels.as_mut().map(|l| l.split_off(keep));
+        test.random_flip = false;
+        test.random_crop = false;
+        (self, test)
+    }
+
+    /// The images at `indices` (cropped and flipped as configured, using `rng`).
+    pub fn batch<R: Rng + ?Sized>(&self, indices: &[usize], rng: &mut R, device: &Device) -> Batch {
+        let (c, s, out) = (self.channels, self.stored, self.size);
+        let mut data = Vec::with_capacity(indices.len() * c * out * out);
+        for &i in indices {
+            let img = &self.pixels[i * self.image_len()..(i + 1) * self.image_len()];
+            let (ox, oy) = if self.random_crop && s > out {
+                (rng.random_range(0..=s - out), rng.random_range(0..=s - out))
+            } else {
+                ((s - out) / 2, (s - out) / 2)
+            };
+            let start = data.len();
+            for ch in 0..c {
+                for y in 0..out {
+                    let row = (ch * s + oy + y) * s + ox;
+                    data.extend_from_slice(&img[row..row + out]);
+                }
+            }
+            if self.random_flip && rng.random_bool(0.5) {
+                hflip(&mut data[start..], c, out);
+            }
+        }
+        let images = Tensor::from_data(TensorData::new(data, [indices.len(), c, out, out]), device);
+        let labels = self.labels.as_ref().map(|l| {
+            let v: Vec<i64> = indices.iter().map(|&i| l[i] as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(v, [indices.len()]), device)
+        });
+        Batch { images, labels }
+    }
+
+    /// The permutation of epoch `epoch` under `seed`.
+    pub fn epoch_order(&self, seed: u64, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        order.shuffle(&mut rng);
+        order
+    }
+
+    /// Indices of the `batch_size` images starting at data position `position` (counted in images
+    /// since the start of training, across epochs).
+    pub fn indices_at(&self, seed: u64, position: u64, batch_size: usize) -> Vec<usize> {
+        let n = self.len() as u64;
+        let mut out = Vec::with_capacity(batch_size);
+        let mut cached: Option<(u64, Vec<usize>)> = None;
+        for k in 0..batch_size as u64 {
+            let p = position + k;
+            let epoch = p / n;
+            if cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                cached = Some((epoch, self.epoch_order(seed, epoch)));
+            }
+            out.push(cached.as_ref().unwrap().1[(p % n) as usize]);
+        }
+        out
+    }
+
+    /// Per-pixel mean image `[C·S·S]` over the set (the best constant predictor of `x`).
+    pub fn mean_image(&self) -> Vec<f32> {
+        let len = self.image_len();
+        let mut mean = vec![0f64; len];
+        for img in self.pixels.chunks(len) {
+            for (m, &v) in mean.iter_mut().zip(img) {
+                *m += v as f64;
+            }
+        }
+        mean.iter().map(|&m| (m / self.len() as f64) as f32).collect()
+    }
+}

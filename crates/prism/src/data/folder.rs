@@ -1,0 +1,93 @@
+//! A folder of PNG/JPEG images. Images directly inside are unlabelled; if the folder holds only
+//! sub-folders, each sub-folder (sorted by name) is a class. Transparent pixels are composited
+//! on the configured background.
+
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, RgbImage};
+use rayon::prelude::*;
+
+use super::{DataConfig, Dataset, Fit, fit_to_size};
+use crate::{Error, Result};
+
+fn is_image(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        Some("png" | "jpg" | "jpeg")
+    )
+}
+
+fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("read directory", dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+/// Composites `img` over `background` and returns 8-bit RGB.
+pub fn composite(img: DynamicImage, background: [u8; 3]) -> RgbImage {
+    let rgba = img.to_rgba8();
+    let (w, h) = rgba.dimensions();
+    RgbImage::from_fn(w, h, |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = p[3] as f32 / 255.0;
+        image::Rgb(std::array::from_fn(|c| {
+            (p[c] as f32 * a + background[c] as f32 * (1.0 - a)).round() as u8
+        }))
+    })
+}
+
+/// Decodes one image file, naming the file on failure.
+pub fn open_image(path: &Path, background: [u8; 3]) -> Result<RgbImage> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| Error::io("read", path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io("read", path, e))?
+        .decode()
+        .map_err(|source| Error::Image { path: path.into(), source })?;
+    Ok(composite(img, background))
+}
+
+/// Loads a folder as configured by `cfg`.
+pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
+    let entries = list(dir)?;
+    let subdirs: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
+    let mut files: Vec<(PathBuf, Option<u32>)> =
+        entries.iter().filter(|p| is_image(p)).map(|p| (p.clone(), None)).collect();
+    if files.is_empty() && !subdirs.is_empty() {
+        for (class, sub) in subdirs.iter().enumerate() {
+            for p in list(sub)?.into_iter().filter(|p| is_image(p)) {
+                files.push((p, Some(class as u32)));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::Data {
+            path: dir.into(),
+            reason: "no PNG or JPEG images found (directly or in class sub-folders)".into(),
+        });
+    }
+    if cfg.limit > 0 {
+        files.truncate(cfg.limit);
+    }
+    let load_size = cfg.stored_size();
+    let fit = cfg.fit;
+    let images: Vec<RgbImage> = files
+        .par_iter()
+        .map(|(p, _)| open_image(p, cfg.background).map(|img| fit_to_size(&img, load_size, fit, cfg.background)))
+        .collect::<Result<_>>()?;
+    let labels = files[0].1.map(|_| files.iter().map(|(_, l)| l.unwrap_or(0)).collect());
+    Dataset::from_rgb(&images, labels, cfg, dir)
+}
+
+impl DataConfig {
+    /// The side images are stored at: `load_size` for random crops, else `image_size`.
+    pub fn stored_size(&self) -> usize {
+        match (self.fit, self.load_size) {
+            (Fit::RandomCrop, Some(s)) => s.max(self.image_size),
+            _ => self.image_size,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! # prism
+//!
+//! Training, sampling and evaluation of diffusion models for images, on burn.
+//!
+//! Every method is the same loop with a different forward process:
+//!
+//! ```text
+//! training:  images ─▶ data ─▶ process.corrupt(x0, t, ε) ─▶ model(z_t, λ_t, label) ─▶ objective
+//! sampling:  process.prior(noise) ─▶ sampler(process, denoiser, steps) ─▶ images
+//! ```
+//!
+//! Stations: [`data`] ①, [`schedule`] ③ (host f64 logSNR schedules), [`process`] ④, [`nn`] ⑤
+//! (networks only), [`denoiser`] ⑥ (parameterisation, conditioning, guidance), [`objective`] ⑦,
+//! [`train`] ⑧, [`sample`] ⑨, [`eval`] ⑩. The maths follows the project's formula sheet; each
+//! file cites its equations.
+
+pub mod config;
+pub mod data;
+pub mod denoiser;
+mod error;
+pub mod eval;
+pub mod fsutil;
+pub mod image;
+pub mod nn;
+pub mod objective;
+pub mod plot;
+pub mod process;
+pub mod sample;
+pub mod schedule;
+pub mod tensor;
+pub mod train;
+
+pub use error::{Error, Result};
+
+/// The device computations run on: the first enabled backend (burn's pure-Rust `flex` CPU
+/// backend unless a GPU backend feature is compiled in).
+pub fn default_device() -> burn::tensor::Device {
+    burn::tensor::Device::default()
+}

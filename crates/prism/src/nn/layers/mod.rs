@@ -1,0 +1,23 @@
+//! Building blocks shared by the networks.
+
+mod attention;
+mod noise_embedding;
+mod resblock;
+mod resample;
+
+pub use attention::AttentionBlock;
+pub use noise_embedding::{NoiseEmbedding, sinusoidal_embedding};
+pub use resblock::{ResBlock, conv3x3};
+pub use resample::{Downsample, Upsample, upsample_nearest};
+
+use burn::nn::{GroupNorm, GroupNormConfig};
+
+/// GroupNorm with `groups` groups over `channels` channels (ε = 1e-5, affine).
+pub fn group_norm(groups: usize, channels: usize) -> GroupNormConfig {
+    GroupNormConfig::new(groups, channels)
+}
+
+/// A GroupNorm layer; `groups` must divide `channels` (checked by the network configs).
+pub fn init_group_norm(groups: usize, channels: usize, device: &burn::tensor::Device) -> GroupNorm {
+    group_norm(groups, channels).init(device)
+}

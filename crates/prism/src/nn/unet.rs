@@ -1,0 +1,345 @@
+//! ADM-style U-Net (Dhariwal & Nichol 2021; Ho et al. 2020): residual blocks with scale-shift
+//! noise conditioning, self-attention at chosen levels, skip connections, optional class label with a
+//! null label for classifier-free guidance, dropout per level.
+//!
+//! Layout (level `i` works at resolution `size / 2^i` with `base_channels · channel_mults[i]`):
+//! `conv_in` → per level: `res_blocks` × (ResBlock [+ Attention]) then Downsample (not at the last
+//! level) → middle: ResBlock, Attention, ResBlock → per level, reversed: `res_blocks + 1` ×
+//! (concat skip, ResBlock [+ Attention]) then Upsample (not at level 0) → GN, SiLU, `conv_out`.
+//! `tools/bench_torch.py` builds the same network in PyTorch (same parameter count).
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{Embedding, EmbeddingConfig, GroupNorm};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::layers::{
+    AttentionBlock, Downsample, NoiseEmbedding, ResBlock, Upsample, init_group_norm,
+};
+use crate::{Error, Result};
+
+/// U-Net hyper-parameters (serde; `deny_unknown_fields` so a typo names the key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UNetConfig {
+    /// Image channels in (and out).
+    pub channels: usize,
+    /// Width `C` of the first level; the noise embedding is `4C` wide.
+    pub base_channels: usize,
+    /// Width multiplier per level.
+    pub channel_mults: Vec<usize>,
+    /// Residual blocks per level on the way down (`+1` on the way up).
+    pub res_blocks: usize,
+    /// Levels (0 = full resolution) with self-attention after each residual block.
+    #[serde(default)]
+    pub attention_levels: Vec<usize>,
+    /// Channels per attention head.
+    #[serde(default = "default_head_channels")]
+    pub head_channels: usize,
+    /// GroupNorm groups; must divide every level's width.
+    #[serde(default = "default_norm_groups")]
+    pub norm_groups: usize,
+    /// Dropout probability per level (empty: none; one value: all levels).
+    #[serde(default)]
+    pub dropout: Vec<f64>,
+    /// Number of classes for conditioning (0: unconditional). Label `num_classes` is the null label.
+    #[serde(default)]
+    pub num_classes: usize,
+}
+
+fn default_head_channels() -> usize {
+    32
+}
+fn default_norm_groups() -> usize {
+    32
+}
+
+impl UNetConfig {
+    /// Dropout at `level`.
+    fn dropout_at(&self, level: usize) -> f64 {
+        match self.dropout.len() {
+            0 => 0.0,
+            1 => self.dropout[0],
+            _ => self.dropout.get(level).copied().unwrap_or(0.0),
+        }
+    }
+
+    /// Number of 2× downsamplings: the image side must be divisible by `2^depth`.
+    pub fn depth(&self) -> usize {
+        self.channel_mults.len().saturating_sub(1)
+    }
+
+    /// Checks every constraint `init` relies on; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        let err = |m: String| Err(Error::config(format!("model: {m}")));
+        if self.channels == 0 || self.base_channels == 0 || self.base_channels % 2 != 0 {
+            return err(format!(
+                "channels must be positive and base_channels positive and even, got {} and {}",
+                self.channels, self.base_channels
+            ));
+        }
+        if self.channel_mults.is_empty() || self.channel_mults.contains(&0) {
+            return err("channel_mults must be a non-empty list of positive integers".into());
+        }
+        if self.norm_groups == 0 || self.head_channels == 0 {
+            return err("norm_groups and head_channels must be positive".into());
+        }
+        for &m in &self.channel_mults {
+            let ch = self.base_channels * m;
+            if ch % self.norm_groups != 0 {
+                return err(format!(
+                    "norm_groups = {} does not divide a level width of {ch} channels",
+                    self.norm_groups
+                ));
+            }
+        }
+        if let Some(&l) = self.attention_levels.iter().find(|&&l| l >= self.channel_mults.len()) {
+            return err(format!(
+                "attention_levels contains {l}, but there are only {} levels",
+                self.channel_mults.len()
+            ));
+        }
+        for &l in &self.attention_levels {
+            let ch = self.base_channels * self.channel_mults[l];
+            if ch % self.head_channels != 0 {
+                return err(format!(
+                    "head_channels = {} does not divide {ch} channels at attention level {l}",
+                    self.head_channels
+                ));
+            }
+        }
+        if self.dropout.iter().any(|p| !(0.0..1.0).contains(p)) {
+            return err("dropout probabilities must lie in [0, 1)".into());
+        }
+        if self.dropout.len() > 1 && self.dropout.len() != self.channel_mults.len() {
+            return err(format!(
+                "dropout has {} values; give one, or one per level ({})",
+                self.dropout.len(),
+                self.channel_mults.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the network with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> Result<UNet> {
+        self.validate()?;
+        let c = self.base_channels;
+        let emb_dim = 4 * c;
+        let g = self.norm_groups;
+        let levels = self.channel_mults.len();
+        let attn = |level: usize, ch: usize| {
+            self.attention_levels
+                .contains(&level)
+                .then(|| AttentionBlock::new(ch, self.head_channels, g, device))
+        };
+
+        let mut skips = vec![c];
+        let mut ch = c;
+        let mut down = Vec::new();
+        for (level, &mult) in self.channel_mults.iter().enumerate() {
+            let out = c * mult;
+            let mut blocks = Vec::new();
+            for _ in 0..self.res_blocks {
+                blocks.push(Block {
+                    res: ResBlock::new(ch, out, emb_dim, g, self.dropout_at(level), device),
+                    attn: attn(level, out),
+                });
+                ch = out;
+                skips.push(ch);
+            }
+            let downsample = (level + 1 < levels).then(|| Downsample::new(ch, device));
+            if downsample.is_some() {
+                skips.push(ch);
+            }
+            down.push(DownLevel { blocks, downsample });
+        }
+
+        let deepest = levels - 1;
+        let middle = Middle {
+            res1: ResBlock::new(ch, ch, emb_dim, g, self.dropout_at(deepest), device),
+            attn: AttentionBlock::new(ch, self.head_channels, g, device),
+            res2: ResBlock::new(ch, ch, emb_dim, g, self.dropout_at(deepest), device),
+        };
+
+        let mut up = Vec::new();
+        for (level, &mult) in self.channel_mults.iter().enumerate().rev() {
+            let out = c * mult;
+            let mut blocks = Vec::new();
+            for _ in 0..=self.res_blocks {
+                let skip = skips.pop().expect("one skip per block");
+                blocks.push(Block {
+                    res: ResBlock::new(ch + skip, out, emb_dim, g, self.dropout_at(level), device),
+                    attn: attn(level, out),
+                });
+                ch = out;
+            }
+            let upsample = (level > 0).then(|| Upsample::new(ch, device));
+            up.push(UpLevel { blocks, upsample });
+        }
+
+        Ok(UNet {
+            noise_embedding: NoiseEmbedding::new(c, emb_dim, device),
+            class_embedding: (self.num_classes > 0)
+                .then(|| EmbeddingConfig::new(self.num_classes + 1, emb_dim).init(device)),
+            conv_in: super::layers::conv3x3(self.channels, c, device),
+            down,
+            middle,
+            up,
+            norm_out: init_group_norm(g, ch, device),
+            conv_out: super::layers::conv3x3(ch, self.channels, device),
+            num_classes: self.num_classes,
+        })
+    }
+}
+
+#[derive(Module, Debug)]
+struct Block {
+    res: ResBlock,
+    attn: Option<AttentionBlock>,
+}
+
+impl Block {
+    fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
+        let h = self.res.forward(x, emb);
+        match &self.attn {
+            Some(a) => a.forward(h),
+            None => h,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+struct DownLevel {
+    blocks: Vec<Block>,
+    downsample: Option<Downsample>,
+}
+
+#[derive(Module, Debug)]
+struct UpLevel {
+    blocks: Vec<Block>,
+    upsample: Option<Upsample>,
+}
+
+#[derive(Module, Debug)]
+struct Middle {
+    res1: ResBlock,
+    attn: AttentionBlock,
+    res2: ResBlock,
+}
+
+/// The U-Net; build it with [`UNetConfig::init`].
+#[derive(Module, Debug)]
+pub struct UNet {
+    noise_embedding: NoiseEmbedding,
+    class_embedding: Option<Embedding>,
+    conv_in: Conv2d,
+    down: Vec<DownLevel>,
+    middle: Middle,
+    up: Vec<UpLevel>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+    num_classes: usize,
+}
+
+impl UNet {
+    /// `x`: `[B, C, H, W]` (H, W divisible by `2^depth`); `log_snr`: `[B]`; `labels`: `[B]` class
+    /// indices (`num_classes` = null label), ignored by an unconditional network.
+    pub fn forward(&self, x: Tensor<4>, log_snr: Tensor<1>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+        let mut emb = self.noise_embedding.forward(log_snr);
+        if let Some(table) = &self.class_embedding {
+            let [b, d] = emb.dims();
+            let labels = labels.unwrap_or_else(|| {
+                Tensor::<1, Int>::full([b], self.num_classes as i64, &emb.device())
+            });
+            emb = emb + table.forward(labels.reshape([b, 1])).reshape([b, d]);
+        }
+
+        let mut h = self.conv_in.forward(x);
+        let mut skips = vec![h.clone()];
+        for level in &self.down {
+            for block in &level.blocks {
+                h = block.forward(h, emb.clone());
+                skips.push(h.clone());
+            }
+            if let Some(ds) = &level.downsample {
+                h = ds.forward(h);
+                skips.push(h.clone());
+            }
+        }
+        h = self.middle.res1.forward(h, emb.clone());
+        h = self.middle.attn.forward(h);
+        h = self.middle.res2.forward(h, emb.clone());
+        for level in &self.up {
+            for block in &level.blocks {
+                let skip = skips.pop().expect("one skip per block");
+                h = block.forward(Tensor::cat(vec![h, skip], 1), emb.clone());
+            }
+            if let Some(us) = &level.upsample {
+                h = us.forward(h);
+            }
+        }
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+
+    /// Number of classes (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn fmnist() -> UNetConfig {
+        UNetConfig {
+            channels: 1,
+            base_channels: 32,
+            channel_mults: vec![1, 2, 2],
+            res_blocks: 1,
+            attention_levels: vec![2],
+            head_channels: 32,
+            norm_groups: 8,
+            dropout: vec![],
+            num_classes: 10,
+        }
+    }
+
+    /// Parameter counts printed by `tools/bench_torch.py` for the same architectures.
+    #[test]
+    fn parameter_count_matches_pytorch() {
+        let device = Device::flex();
+        assert_eq!(fmnist().init(&device).unwrap().num_params(), 1_192_641);
+        let uncond = UNetConfig { attention_levels: vec![], num_classes: 0, ..fmnist() };
+        assert_eq!(uncond.init(&device).unwrap().num_params(), 1_140_929);
+        let bench = UNetConfig {
+            base_channels: 64,
+            res_blocks: 2,
+            attention_levels: vec![1, 2],
+            norm_groups: 32,
+            ..fmnist()
+        };
+        assert_eq!(bench.init(&device).unwrap().num_params(), 7_281_217);
+    }
+
+    #[test]
+    fn forward_keeps_the_image_shape() {
+        let device = Device::flex();
+        let net = fmnist().init(&device).unwrap();
+        let x = Tensor::<4>::zeros([2, 1, 16, 16], &device);
+        let l = Tensor::<1>::from_floats([0.0, 3.0], &device);
+        let y = net.forward(x, l, Some(Tensor::<1, Int>::from_ints([1, 10], &device)));
+        assert_eq!(y.dims(), [2, 1, 16, 16]);
+    }
+
+    #[test]
+    fn bad_configs_name_the_key() {
+        let e = UNetConfig { norm_groups: 7, ..fmnist() }.validate().unwrap_err();
+        assert!(e.to_string().contains("norm_groups"), "{e}");
+        let e = UNetConfig { attention_levels: vec![5], ..fmnist() }.validate().unwrap_err();
+        assert!(e.to_string().contains("attention_levels"), "{e}");
+    }
+}

@@ -1,0 +1,124 @@
+//! ⑦ Training losses (formula sheet §1).
+//!
+//! - `mse`: plain mean squared error on the parameterisation's own target (ε, v or x).
+//! - `elbo`: `½ (−dλ/dt) ||ε − ε̂||²` (Kingma et al. 2021), per pixel mean.
+//! - `sigmoid`: `½ sigmoid(b − λ) (−dλ/dt) ||ε − ε̂||²` (Kingma & Gao 2023; SiD2).
+//!
+//! All are averaged over pixels and the batch, so their scale does not depend on the image size.
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::denoiser::{NoiseLevels, Parameterization};
+use crate::schedule::sigmoid;
+use crate::tensor::per_sample;
+
+/// How the per-noise-level losses are weighted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Weighting {
+    /// Unweighted MSE on the network's target.
+    Mse,
+    /// The continuous-time ELBO weighting `−dλ/dt / 2` on the ε error.
+    Elbo,
+    /// `sigmoid(b − λ) · (−dλ/dt) / 2` on the ε error.
+    Sigmoid {
+        /// The bias `b`.
+        #[serde(default)]
+        bias: f64,
+    },
+}
+
+impl Default for Weighting {
+    fn default() -> Self {
+        Weighting::Mse
+    }
+}
+
+/// Inputs of one loss evaluation.
+pub struct LossInputs<'a> {
+    /// Raw network output.
+    pub raw: Tensor<4>,
+    /// `z_t`.
+    pub z: Tensor<4>,
+    /// Clean images.
+    pub x0: Tensor<4>,
+    /// The noise that made `z_t`.
+    pub eps: Tensor<4>,
+    /// Noise levels per sample.
+    pub levels: &'a NoiseLevels,
+    /// `dλ/dt` per sample.
+    pub dlog_snr_dt: &'a [f64],
+}
+
+impl Weighting {
+    /// Per-sample weight on the mean squared ε error (`None` for `mse`).
+    pub fn eps_weight(&self, log_snr: f64, dlog_snr_dt: f64) -> Option<f64> {
+        match *self {
+            Weighting::Mse => None,
+            Weighting::Elbo => Some(-0.5 * dlog_snr_dt),
+            Weighting::Sigmoid { bias } => Some(-0.5 * dlog_snr_dt * sigmoid(bias - log_snr)),
+        }
+    }
+
+    /// The scalar loss (a `[1]` tensor).
+    pub fn loss(&self, p: Parameterization, i: LossInputs<'_>) -> Tensor<1> {
+        match self {
+            Weighting::Mse => {
+                let target = p.target(i.x0, i.eps, i.levels);
+                (i.raw - target).powi_scalar(2).mean()
+            }
+            _ => {
+                let w: Vec<f64> = i
+                    .levels
+                    .log_snr
+                    .iter()
+                    .zip(i.dlog_snr_dt)
+                    .map(|(&l, &d)| self.eps_weight(l, d).expect("weighted"))
+                    .collect();
+                let eps_hat = p.prediction(i.raw, i.z, i.levels).eps_hat;
+                let [b, c, h, wd] = eps_hat.dims();
+                let weights = per_sample(&w, &eps_hat.device());
+                let per = (i.eps - eps_hat).powi_scalar(2) * weights;
+                per.sum() / ((b * c * h * wd) as f64)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::scalar;
+    use burn::tensor::Device;
+
+    /// `||v − v̂||² = (1 + e^{−λ}) ||ε − ε̂||²` (formula sheet, derived) checked through the losses.
+    #[test]
+    fn v_error_is_scaled_eps_error() {
+        let device = Device::flex();
+        let x0 = Tensor::<4>::from_floats([[[[0.2, -0.4]]]], &device);
+        let eps = Tensor::<4>::from_floats([[[[1.0, -0.5]]]], &device);
+        let l = 1.3;
+        let n = NoiseLevels::uniform(l, 1, &device);
+        let z = x0.clone() * n.alpha.clone() + eps.clone() * n.sigma.clone();
+        let v = Parameterization::V.target(x0.clone(), eps.clone(), &n);
+        let raw = v + 0.1; // a wrong v̂
+        let mse_v = scalar(Weighting::Mse.loss(
+            Parameterization::V,
+            LossInputs { raw: raw.clone(), z: z.clone(), x0: x0.clone(), eps: eps.clone(), levels: &n, dlog_snr_dt: &[-2.0] },
+        ));
+        // ELBO weight with dλ/dt = −2 is exactly 1 on the ε error.
+        let mse_eps = scalar(Weighting::Elbo.loss(
+            Parameterization::V,
+            LossInputs { raw, z, x0, eps, levels: &n, dlog_snr_dt: &[-2.0] },
+        ));
+        assert!((mse_v - (1.0 + (-l).exp()) * mse_eps).abs() < 1e-5, "{mse_v} vs {mse_eps}");
+    }
+
+    #[test]
+    fn sigmoid_weight_matches_formula() {
+        let w = Weighting::Sigmoid { bias: 2.0 }.eps_weight(1.0, -4.0).unwrap();
+        assert!((w - 2.0 * sigmoid(1.0)).abs() < 1e-12);
+        assert_eq!(Weighting::Elbo.eps_weight(0.0, -3.0), Some(1.5));
+    }
+}

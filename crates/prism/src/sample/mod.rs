@@ -1,0 +1,182 @@
+//! ⑨ Samplers. They see only a [`Denoise`] and the process; the step count is an argument.
+//!
+//! Grids (K = number of network evaluations):
+//! - DDPM and DDIM: `t_i = 1 − i/K`, `i = 0..K`; the last step lands on `t = 0` (`λ_max`) without
+//!   noise and the result is `z_0/α_0`.
+//! - DPM-Solver++(2M): K levels uniform in λ from `λ(1)` to `λ(0)`, then a final step to σ = 0
+//!   (the setting that keeps it stable at ≤ 10 steps).
+
+mod ancestral;
+mod dpm_solver;
+
+pub use ancestral::{ddim_step, ddpm_step};
+pub use dpm_solver::dpmpp_2m;
+
+use burn::tensor::Tensor;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::denoiser::Denoise;
+use crate::process::Process;
+use crate::schedule::{LogSnrSchedule, alpha_from_log_snr};
+use crate::tensor::normal;
+use crate::{Error, Result};
+
+/// Which sampler.
+/// Written in configs and on the command line as `ddpm`, `ddim`, `ddim:ETA` or `dpmpp-2m`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum SamplerKind {
+    /// Ancestral sampling (Ho et al. 2020) in logSNR form.
+    Ddpm,
+    /// DDIM (Song et al. 2021); `eta = 0` deterministic, `eta = 1` equals DDPM.
+    Ddim {
+        /// Stochasticity η.
+        eta: f64,
+    },
+    /// DPM-Solver++(2M) (Lu et al. 2022), multistep second order, data prediction.
+    DpmPp2m,
+}
+
+impl std::fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SamplerKind::Ddpm => write!(f, "ddpm"),
+            SamplerKind::Ddim { eta } if *eta == 0.0 => write!(f, "ddim"),
+            SamplerKind::Ddim { eta } => write!(f, "ddim:{eta}"),
+            SamplerKind::DpmPp2m => write!(f, "dpmpp-2m"),
+        }
+    }
+}
+
+impl From<SamplerKind> for String {
+    fn from(k: SamplerKind) -> String {
+        k.to_string()
+    }
+}
+
+impl TryFrom<String> for SamplerKind {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for SamplerKind {
+    type Err = Error;
+
+    /// `ddpm`, `ddim` (η = 0), `ddim:0.5`, `dpmpp-2m` (also `dpm++2m`).
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "ddpm" => Ok(SamplerKind::Ddpm),
+            "ddim" => Ok(SamplerKind::Ddim { eta: 0.0 }),
+            "dpmpp-2m" | "dpm++2m" | "dpm++-2m" | "dpmpp2m" => Ok(SamplerKind::DpmPp2m),
+            _ => match lower.strip_prefix("ddim:").map(str::parse::<f64>) {
+                Some(Ok(eta)) if (0.0..=1.0).contains(&eta) => Ok(SamplerKind::Ddim { eta }),
+                _ => Err(Error::invalid(format!(
+                    "unknown sampler '{s}': expected ddpm, ddim, ddim:ETA (0 ≤ ETA ≤ 1) or dpmpp-2m"
+                ))),
+            },
+        }
+    }
+}
+
+/// Runs `kind` for `steps` network evaluations from the prior sample `z1`.
+/// `on_step(i, steps)` is called after each evaluation (progress bars).
+pub fn sample<R: Rng + ?Sized>(
+    process: &Process,
+    denoiser: &dyn Denoise,
+    kind: SamplerKind,
+    steps: usize,
+    z1: Tensor<4>,
+    rng: &mut R,
+    on_step: &mut dyn FnMut(usize, usize),
+) -> Result<Tensor<4>> {
+    if steps == 0 {
+        return Err(Error::invalid("the number of sampling steps must be at least 1"));
+    }
+    let gaussian = process.as_gaussian().ok_or_else(|| {
+        Error::invalid("this sampler needs an isotropic Gaussian process")
+    })?;
+    let schedule = gaussian.schedule();
+    match kind {
+        SamplerKind::Ddpm | SamplerKind::Ddim { .. } => {
+            let eta = match kind {
+                SamplerKind::Ddim { eta } => eta,
+                _ => 1.0,
+            };
+            let mut z = z1;
+            let shape = z.dims();
+            let device = z.device();
+            for i in 0..steps {
+                let lt = schedule.log_snr(1.0 - i as f64 / steps as f64);
+                let ls = schedule.log_snr(1.0 - (i + 1) as f64 / steps as f64);
+                let x0_hat = denoiser.denoise(z.clone(), lt).x0_hat;
+                let last = i + 1 == steps;
+                let xi = (!last && eta > 0.0).then(|| normal(shape, rng, &device));
+                z = if kind == SamplerKind::Ddpm {
+                    ddpm_step(z, x0_hat, xi, lt, ls)
+                } else {
+                    ddim_step(z, x0_hat, xi, lt, ls, eta)
+                };
+                on_step(i + 1, steps);
+            }
+            Ok(z / alpha_from_log_snr(schedule.log_snr(0.0)))
+        }
+        SamplerKind::DpmPp2m => {
+            let (lo, hi) = (schedule.log_snr(1.0), schedule.log_snr(0.0));
+            let levels: Vec<f64> = (0..steps)
+                .map(|i| {
+                    if steps == 1 {
+                        lo
+                    } else {
+                        lo + (hi - lo) * i as f64 / (steps - 1) as f64
+                    }
+                })
+                .collect();
+            Ok(dpmpp_2m(denoiser, z1, &levels, on_step))
+        }
+    }
+}
+
+/// Draws `labels.len()` (or `num`) images from `model`: prior noise from `seed`, then `kind` for
+/// `steps` evaluations, with classifier-free guidance when `guidance ≠ 1` and labels are given.
+#[allow(clippy::too_many_arguments)]
+pub fn generate(
+    model: &crate::denoiser::DiffusionModel,
+    process: &Process,
+    kind: SamplerKind,
+    steps: usize,
+    shape: [usize; 4],
+    labels: Option<Vec<i64>>,
+    guidance: f64,
+    clip_x0: bool,
+    seed: u64,
+    device: &burn::tensor::Device,
+    on_step: &mut dyn FnMut(usize, usize),
+) -> Result<Tensor<4>> {
+    use crate::denoiser::{GuidedDenoiser, ModelDenoiser};
+    use burn::tensor::{Int, TensorData};
+    use rand::SeedableRng;
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let z1 = process.prior(normal(shape, &mut rng, device));
+    let label_tensor = labels.map(|l| {
+        let n = l.len();
+        Tensor::<1, Int>::from_data(TensorData::new(l, [n]), device)
+    });
+    match label_tensor {
+        Some(labels) if guidance != 1.0 => {
+            let d = GuidedDenoiser { model, labels, guidance, clip_x0 };
+            sample(process, &d, kind, steps, z1, &mut rng, on_step)
+        }
+        labels => {
+            let d = ModelDenoiser { model, labels, clip_x0 };
+            sample(process, &d, kind, steps, z1, &mut rng, on_step)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

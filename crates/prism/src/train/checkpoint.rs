@@ -1,0 +1,123 @@
+//! Self-describing checkpoints in safetensors, written atomically.
+//!
+//! - `model.safetensors` — the inference file: EMA weights under their parameter paths; metadata
+//!   `format = prism-model`, `prism_version`, `config` (the full experiment config as JSON), `step`,
+//!   `seed`. Enough for `prism sample`.
+//! - `train_state.safetensors` — everything for an exact resume: `model.*` (online weights),
+//!   `ema.*`, `adam_m.*`, `adam_v.*`; metadata adds `optimizer_step` and `data_position`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, TensorView};
+
+use super::params::HostTensor;
+use crate::fsutil::write_atomic;
+use crate::{Error, Result};
+
+/// The metadata key naming the file kind.
+pub const FORMAT_KEY: &str = "format";
+
+/// Writes `tensors` with `metadata` to `path` atomically.
+pub fn save(path: &Path, tensors: &BTreeMap<String, HostTensor>, metadata: HashMap<String, String>) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(k, b, s)| {
+            let view = TensorView::new(Dtype::F32, s.clone(), b).expect("shape matches data");
+            (k.clone(), view)
+        })
+        .collect();
+    let data = safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, &data)
+}
+
+/// A loaded checkpoint.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The tensors by name.
+    pub tensors: BTreeMap<String, HostTensor>,
+    /// The metadata.
+    pub metadata: HashMap<String, String>,
+}
+
+impl Loaded {
+    /// A metadata value, or an error naming the file and key.
+    pub fn meta(&self, key: &str, path: &Path) -> Result<&str> {
+        self.metadata.get(key).map(String::as_str).ok_or_else(|| Error::Checkpoint {
+            path: path.into(),
+            reason: format!("metadata has no '{key}'"),
+        })
+    }
+
+    /// A numeric metadata value.
+    pub fn meta_u64(&self, key: &str, path: &Path) -> Result<u64> {
+        self.meta(key, path)?.parse().map_err(|_| Error::Checkpoint {
+            path: path.into(),
+            reason: format!("metadata '{key}' is not a number"),
+        })
+    }
+
+    /// The tensors whose names start with `prefix.`, with the prefix removed.
+    pub fn with_prefix(&self, prefix: &str) -> BTreeMap<String, HostTensor> {
+        let p = format!("{prefix}.");
+        self.tensors
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(&p).map(|k| (k.to_string(), v.clone())))
+            .collect()
+    }
+}
+
+/// Reads a checkpoint; errors name the file.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let bad = |reason: String| Error::Checkpoint { path: path.into(), reason };
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(bad(format!("tensor '{name}' has dtype {:?}, expected F32", view.dtype())));
+        }
+        let data = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(name, HostTensor { shape: view.shape().to_vec(), data });
+    }
+    Ok(Loaded { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+}
+
+/// Checks that `tensors` has exactly the names and shapes of `expected`.
+pub fn check_matches(
+    path: &Path,
+    tensors: &BTreeMap<String, HostTensor>,
+    expected: &BTreeMap<String, HostTensor>,
+) -> Result<()> {
+    for (name, want) in expected {
+        match tensors.get(name) {
+            None => {
+                return Err(Error::Checkpoint { path: path.into(), reason: format!("missing tensor '{name}'") });
+            }
+            Some(t) if t.shape != want.shape => {
+                return Err(Error::Checkpoint {
+                    path: path.into(),
+                    reason: format!("tensor '{name}' has shape {:?}, the model expects {:?}", t.shape, want.shape),
+                });
+            }
+            _ => {}
+        }
+    }
+    if let Some(extra) = tensors.keys().find(|k| !expected.contains_key(*k)) {
+        return Err(Error::Checkpoint { path: path.into(), reason: format!("unexpected tensor '{extra}'") });
+    }
+    Ok(())
+}

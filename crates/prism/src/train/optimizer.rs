@@ -1,0 +1,133 @@
+//! AdamW (Loshchilov & Hutter 2019) with global gradient-norm clipping, its moments keyed by
+//! parameter path so the state saves and restores exactly.
+//!
+//! `g ← g · min(1, c/‖g‖)` over all parameters, then
+//! `m ← β₁ m + (1−β₁) g`, `v ← β₂ v + (1−β₂) g²`, `m̂ = m/(1−β₁ᵏ)`, `v̂ = v/(1−β₂ᵏ)`,
+//! `θ ← θ − lr (m̂/(√v̂ + ε) + wd θ)`.
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::tensor::{Gradients, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::params::{HostTensor, grads_by_name, map_params};
+use crate::tensor::{scalar, to_vec};
+
+/// Optimiser hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamWConfig {
+    /// `β₁`.
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// `β₂`.
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    /// `ε`.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Decoupled weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+}
+
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self { beta1: default_beta1(), beta2: default_beta2(), eps: default_eps(), weight_decay: 0.0 }
+    }
+}
+
+/// The optimiser and its state.
+#[derive(Debug)]
+pub struct AdamW {
+    cfg: AdamWConfig,
+    step: u64,
+    moments: BTreeMap<String, (Tensor<1>, Tensor<1>)>,
+}
+
+impl AdamW {
+    /// A fresh optimiser.
+    pub fn new(cfg: AdamWConfig) -> Self {
+        Self { cfg, step: 0, moments: BTreeMap::new() }
+    }
+
+    /// Number of updates applied.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Applies one update to `model` from `grads`; returns the model and the gradient norm
+    /// before clipping.
+    pub fn update<M: Module>(&mut self, model: M, grads: &Gradients, lr: f64, clip: Option<f64>) -> (M, f64) {
+        // 1. The gradients by name and their global norm.
+        let mut grads = grads_by_name(&model, grads);
+        let sq = grads.values().map(|g| g.clone().powi_scalar(2).sum()).reduce(|a, b| a + b);
+        let norm = sq.map_or(0.0, |s| scalar(s).sqrt());
+        let scale = match clip {
+            Some(c) if norm > c && norm > 0.0 => c / norm,
+            _ => 1.0,
+        };
+        // 2. The AdamW update, parameter by parameter.
+        self.step += 1;
+        let k = self.step as i32;
+        let (b1, b2) = (self.cfg.beta1, self.cfg.beta2);
+        let (bc1, bc2) = (1.0 - b1.powi(k), 1.0 - b2.powi(k));
+        let (eps, wd) = (self.cfg.eps, self.cfg.weight_decay);
+        let moments = &mut self.moments;
+        let model = map_params(model, |name, theta| {
+            let Some(g) = grads.remove(name) else {
+                return theta;
+            };
+            let g = if scale != 1.0 { g * scale } else { g };
+            let (m, v) = match moments.remove(name) {
+                Some((m, v)) => (m * b1 + g.clone() * (1.0 - b1), v * b2 + g.powi_scalar(2) * (1.0 - b2)),
+                None => (g.clone() * (1.0 - b1), g.powi_scalar(2) * (1.0 - b2)),
+            };
+            let update = (m.clone() / bc1) / ((v.clone() / bc2).sqrt() + eps);
+            let theta = if wd > 0.0 { theta.clone() - theta * (lr * wd) } else { theta };
+            moments.insert(name.to_string(), (m, v));
+            theta - update * lr
+        });
+        (model, norm)
+    }
+
+    /// The state as host tensors: `adam_m.<name>`, `adam_v.<name>`.
+    pub fn state(&self) -> (u64, BTreeMap<String, HostTensor>) {
+        let mut out = BTreeMap::new();
+        for (name, (m, v)) in &self.moments {
+            for (prefix, t) in [("adam_m", m), ("adam_v", v)] {
+                out.insert(
+                    format!("{prefix}.{name}"),
+                    HostTensor { shape: t.dims().to_vec(), data: to_vec(t.clone()) },
+                );
+            }
+        }
+        (self.step, out)
+    }
+
+    /// Restores the state written by [`AdamW::state`].
+    pub fn restore(&mut self, step: u64, tensors: &BTreeMap<String, HostTensor>, device: &burn::tensor::Device) {
+        self.step = step;
+        self.moments.clear();
+        for (key, m) in tensors {
+            let Some(name) = key.strip_prefix("adam_m.") else { continue };
+            if let Some(v) = tensors.get(&format!("adam_v.{name}")) {
+                let t = |h: &HostTensor| {
+                    Tensor::<1>::from_data(burn::tensor::TensorData::new(h.data.clone(), [h.data.len()]), device)
+                };
+                self.moments.insert(name.to_string(), (t(m), t(v)));
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Parameters by name: every float parameter of a module under its path (`down.0.blocks.1.res.conv1.weight`),
+//! copied to the host or replaced from host data. Checkpoints, the optimizer state and the EMA
+//! are all keyed by these names, so they survive a rebuild of the module.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Gradients, Tensor, TensorData};
+
+use crate::tensor::to_vec;
+
+/// A tensor on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Path(Vec<String>);
+
+impl Path {
+    fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+    fn exit(&mut self) {
+        self.0.pop();
+    }
+    fn joined(&self) -> String {
+        self.0.join(".")
+    }
+}
+
+struct Collect {
+    path: Path,
+    out: BTreeMap<String, HostTensor>,
+}
+
+impl ModuleVisitor for Collect {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.enter(name);
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let shape = t.dims().to_vec();
+        self.out.insert(self.path.joined(), HostTensor { shape, data: to_vec(t) });
+    }
+}
+
+/// All float parameters of `module`, by path.
+pub fn host_params<M: Module>(module: &M) -> BTreeMap<String, HostTensor> {
+    let mut v = Collect { path: Path::default(), out: BTreeMap::new() };
+    module.visit(&mut v);
+    v.out
+}
+
+/// The gradient of every float parameter that has one, by path, flattened.
+pub fn grads_by_name<M: Module>(module: &M, grads: &Gradients) -> BTreeMap<String, Tensor<1>> {
+    struct V<'a> {
+        path: Path,
+        grads: &'a Gradients,
+        out: BTreeMap<String, Tensor<1>>,
+    }
+    impl ModuleVisitor for V<'_> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = param.val().grad(self.grads) {
+                self.out.insert(self.path.joined(), g.reshape([-1]));
+            }
+        }
+    }
+    let mut v = V { path: Path::default(), grads, out: BTreeMap::new() };
+    module.visit(&mut v);
+    v.out
+}
+
+/// Every float parameter by path, flattened, detached from autodiff (on the inner device).
+pub fn grads_free_flat_params<M: Module>(module: &M) -> BTreeMap<String, Tensor<1>> {
+    struct V {
+        path: Path,
+        out: BTreeMap<String, Tensor<1>>,
+    }
+    impl ModuleVisitor for V {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            let t = if t.is_autodiff() { t.inner() } else { t };
+            self.out.insert(self.path.joined(), t.reshape([-1]));
+        }
+    }
+    let mut v = V { path: Path::default(), out: BTreeMap::new() };
+    module.visit(&mut v);
+    v.out
+}
+
+/// Replaces every float parameter by `f(path, current) → new` (same shape, flattened).
+/// Autodiff parameters keep requiring gradients.
+pub fn map_params<M: Module>(module: M, f: impl FnMut(&str, Tensor<1>) -> Tensor<1>) -> M {
+    struct Mapper<F> {
+        path: Path,
+        f: F,
+    }
+    impl<F: FnMut(&str, Tensor<1>) -> Tensor<1>> ModuleMapper for Mapper<F> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            let shape = tensor.shape();
+            let require_grad = tensor.is_require_grad();
+            let autodiff = tensor.is_autodiff();
+            let inner = if autodiff { tensor.inner() } else { tensor };
+            let new = (self.f)(&self.path.joined(), inner.reshape([-1])).reshape(shape);
+            let new = if autodiff {
+                let t = Tensor::from_inner(new);
+                if require_grad { t.require_grad() } else { t }
+            } else {
+                new
+            };
+            Param::from_mapped_value(id, new, mapper)
+        }
+    }
+    module.map(&mut Mapper { path: Path::default(), f })
+}
+
+/// Host data as a flat tensor on the device of `like`.
+pub fn host_to_flat(t: &HostTensor, like: &Tensor<1>) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(t.data.clone(), [t.data.len()]), &like.device())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::UNetConfig;
+    use burn::tensor::Device;
+
+    #[test]
+    fn names_are_unique_paths_and_round_trip() {
+        let device = Device::flex();
+        let cfg = UNetConfig {
+            channels: 1,
+            base_channels: 16,
+            channel_mults: vec![1, 2],
+            res_blocks: 1,
+            attention_levels: vec![1],
+            head_channels: 16,
+            norm_groups: 4,
+            dropout: vec![],
+            num_classes: 3,
+        };
+        let a = cfg.init(&device).unwrap();
+        let p = host_params(&a);
+        let total: usize = p.values().map(|t| t.data.len()).sum();
+        assert_eq!(total, a.num_params(), "every parameter has its own name");
+        assert!(p.contains_key("down.0.blocks.0.res.conv1.weight"), "{:?}", p.keys().take(5).collect::<Vec<_>>());
+        // Load a's weights into a freshly initialised b.
+        let b = cfg.init(&device).unwrap();
+        let b = map_params(b, |name, like| host_to_flat(&p[name], &like));
+        assert_eq!(host_params(&b), p);
+    }
+}

@@ -1,0 +1,132 @@
+//! Exact resume: 2N steps straight equal N steps, a stop, and N resumed steps — weights, EMA and
+//! optimiser moments identical to the bit. Also: checkpoints load for sampling, and bad input
+//! gets errors that name what is wrong.
+
+mod common;
+
+use prism::train::{TrainOptions, host_params, load_checkpoint, train};
+
+fn tiny() -> prism::config::ExperimentConfig {
+    let mut cfg = common::preset("fashion-mnist-cond.toml");
+    cfg.data.image_size = 16;
+    cfg.data.fit = prism::data::Fit::Resize;
+    cfg.data.limit = 300;
+    cfg.data.held_out = 50;
+    cfg.data.random_flip = true;
+    cfg.model.unet.base_channels = 16;
+    cfg.model.unet.channel_mults = vec![1, 2];
+    cfg.model.unet.attention_levels = vec![1];
+    cfg.model.unet.head_channels = 16;
+    cfg.model.unet.norm_groups = 4;
+    cfg.model.unet.dropout = vec![0.0, 0.2];
+    cfg.train.batch_size = 8;
+    cfg.train.steps = 6;
+    cfg.train.warmup_steps = 2;
+    cfg.train.log_every = 2;
+    cfg.train.checkpoint_every = 0;
+    cfg.train.sample_every = 0;
+    cfg.sample.num = 4;
+    cfg.sample.steps = 3;
+    cfg
+}
+
+fn quiet(dir: &std::path::Path) -> TrainOptions {
+    let mut o = TrainOptions::new(dir);
+    o.progress = false;
+    o.pictures = false;
+    o
+}
+
+#[test]
+fn resumed_run_equals_straight_run() {
+    let cfg = tiny();
+    let straight = common::temp_dir("straight");
+    let out = train(&cfg, &quiet(&straight)).unwrap();
+    assert_eq!(out.step, 6);
+
+    let split = common::temp_dir("split");
+    let mut first = quiet(&split);
+    first.stop_after = Some(3);
+    assert_eq!(train(&cfg, &first).unwrap().step, 3);
+    let mut second = quiet(&split);
+    second.resume = true;
+    assert_eq!(train(&cfg, &second).unwrap().step, 6);
+
+    let a = load_checkpoint(&straight.join("train_state.safetensors")).unwrap();
+    let b = load_checkpoint(&split.join("train_state.safetensors")).unwrap();
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for (name, t) in &a.tensors {
+        assert!(t.data == b.tensors[name].data, "tensor '{name}' differs after resume");
+    }
+    assert_eq!(a.metadata.get("step"), b.metadata.get("step"));
+    // metrics.jsonl has each logged step once
+    let lines = prism::train::read_metrics(&split.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = lines.iter().map(|l| l.step).collect();
+    assert_eq!(steps, vec![2, 3, 4, 6]);
+    std::fs::remove_dir_all(&straight).ok();
+    std::fs::remove_dir_all(&split).ok();
+}
+
+#[test]
+fn model_file_loads_and_samples() {
+    let cfg = tiny();
+    let dir = common::temp_dir("modelfile");
+    let mut o = quiet(&dir);
+    o.stop_after = Some(1);
+    train(&cfg, &o).unwrap();
+    let device = prism::default_device();
+    let (loaded_cfg, model, step) = prism::train::load_model(&dir.join("model.safetensors"), &device).unwrap();
+    assert_eq!(step, 1);
+    assert_eq!(loaded_cfg.model, cfg.model);
+    let ema = load_checkpoint(&dir.join("train_state.safetensors")).unwrap().with_prefix("ema");
+    assert_eq!(host_params(&model), ema);
+    let process = loaded_cfg.process.build().unwrap();
+    let imgs = prism::sample::generate(
+        &model,
+        &process,
+        prism::sample::SamplerKind::DpmPp2m,
+        3,
+        [2, 1, 16, 16],
+        Some(vec![0, 1]),
+        2.0,
+        true,
+        0,
+        &device,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(imgs.dims(), [2, 1, 16, 16]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_inputs_get_named_errors() {
+    let dir = common::temp_dir("errors");
+    // unknown key
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/fashion-mnist.toml"),
+    )
+    .unwrap()
+    .replace("lr = ", "learning_rate = 1.0\nlr = ");
+    let e = prism::config::ExperimentConfig::from_toml(&text, Some(std::path::Path::new("x.toml"))).unwrap_err();
+    let msg = format!("{e}");
+    assert!(msg.contains("learning_rate") && msg.contains("x.toml"), "{msg}");
+    // corrupt checkpoint
+    let bad = dir.join("model.safetensors");
+    std::fs::write(&bad, b"not a checkpoint").unwrap();
+    let e = prism::train::load_model(&bad, &prism::default_device()).unwrap_err();
+    assert!(e.to_string().contains("model.safetensors"), "{e}");
+    // corrupt image in a folder
+    let imgs = dir.join("images");
+    std::fs::create_dir_all(&imgs).unwrap();
+    std::fs::write(imgs.join("broken.png"), b"\x89PNG\r\n\x1a\nnope").unwrap();
+    let mut cfg = tiny();
+    cfg.data.path = imgs.clone();
+    let e = cfg.data.load().unwrap_err();
+    assert!(e.to_string().contains("broken.png"), "{e}");
+    // missing data
+    cfg.data.path = dir.join("nowhere");
+    let e = cfg.data.load().unwrap_err();
+    assert!(e.to_string().contains("nowhere"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
