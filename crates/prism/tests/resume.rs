@@ -30,6 +30,10 @@ fn tiny() -> prism::config::ExperimentConfig {
     cfg
 }
 
+/// burn's backend generator (weight init, dropout masks) is process-wide, so training runs in
+/// this test binary take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn quiet(dir: &std::path::Path) -> TrainOptions {
     let mut o = TrainOptions::new(dir);
     o.progress = false;
@@ -39,6 +43,7 @@ fn quiet(dir: &std::path::Path) -> TrainOptions {
 
 #[test]
 fn resumed_run_equals_straight_run() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = tiny();
     let straight = common::temp_dir("straight");
     let out = train(&cfg, &quiet(&straight)).unwrap();
@@ -55,9 +60,8 @@ fn resumed_run_equals_straight_run() {
     let a = load_checkpoint(&straight.join("train_state.safetensors")).unwrap();
     let b = load_checkpoint(&split.join("train_state.safetensors")).unwrap();
     assert_eq!(a.tensors.len(), b.tensors.len());
-    for (name, t) in &a.tensors {
-        assert!(t.data == b.tensors[name].data, "tensor '{name}' differs after resume");
-    }
+    let differ: Vec<&String> = a.tensors.iter().filter(|(k, t)| t.data != b.tensors[*k].data).map(|(k, _)| k).collect();
+    assert!(differ.is_empty(), "{} of {} tensors differ after resume, e.g. {:?}", differ.len(), a.tensors.len(), &differ[..differ.len().min(8)]);
     assert_eq!(a.metadata.get("step"), b.metadata.get("step"));
     // metrics.jsonl has each logged step once
     let lines = prism::train::read_metrics(&split.join("metrics.jsonl")).unwrap();
@@ -69,6 +73,7 @@ fn resumed_run_equals_straight_run() {
 
 #[test]
 fn model_file_loads_and_samples() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = tiny();
     let dir = common::temp_dir("modelfile");
     let mut o = quiet(&dir);
