@@ -172,6 +172,9 @@ pub struct EvalArgs {
     /// Monte Carlo time draws per image for bits/dim.
     #[arg(long, default_value_t = 16)]
     pub draws: usize,
+    /// LogSNR of the bits/dim decoder (the ELBO's end point; at most the schedule's λ(0)).
+    #[arg(long, default_value_t = 12.0, allow_hyphen_values = true)]
+    pub logsnr_max: f64,
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

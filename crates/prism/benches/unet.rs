@@ -1,9 +1,10 @@
-//! U-Net training step (forward, MSE loss, backward, AdamW with global-norm clipping) and one sampling step (forward without
+//! U-Net training step (forward, MSE loss, backward, AdamW, as in the PyTorch peer) and one sampling step (forward without
 //! autodiff), at the Fashion-MNIST preset's size and at the 7.3 M-parameter `bench` size.
 //! `tools/bench_torch.py` measures the same architectures in PyTorch; see BENCHMARKS.md.
 //!
 //! Run: `cargo bench -p prism --bench unet`
 
+use burn::module::Module;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prism::denoiser::{ModelConfig, NoiseLevels, Parameterization};
 use prism::nn::UNetConfig;
@@ -39,8 +40,18 @@ fn cases() -> Vec<Case> {
         ..fmnist.clone()
     };
     vec![
-        Case { name: "fmnist/b32/32x32", unet: fmnist, batch: 32, size: 32 },
-        Case { name: "bench/b16/32x32", unet: bench, batch: 16, size: 32 },
+        Case {
+            name: "fmnist/b32/32x32",
+            unet: fmnist,
+            batch: 32,
+            size: 32,
+        },
+        Case {
+            name: "bench/b16/32x32",
+            unet: bench,
+            batch: 16,
+            size: 32,
+        },
     ]
 }
 
@@ -48,7 +59,10 @@ fn unet(c: &mut Criterion) {
     let mut group = c.benchmark_group("unet");
     group.sample_size(10);
     for case in cases() {
-        let cfg = ModelConfig { parameterization: Parameterization::V, unet: case.unet.clone() };
+        let cfg = ModelConfig {
+            parameterization: Parameterization::V,
+            unet: case.unet.clone(),
+        };
         let device = prism::default_device().autodiff();
         let mut model = cfg.init(&device).unwrap();
         let mut opt = AdamW::new(AdamWConfig::default());
@@ -66,10 +80,17 @@ fn unet(c: &mut Criterion) {
                 let dl = vec![-1.0; case.batch];
                 let loss = Weighting::Mse.loss(
                     Parameterization::V,
-                    LossInputs { raw, z, x0, eps, levels: &levels, dlog_snr_dt: &dl },
+                    LossInputs {
+                        raw,
+                        z,
+                        x0,
+                        eps,
+                        levels: &levels,
+                        dlog_snr_dt: &dl,
+                    },
                 );
                 let grads = loss.backward();
-                let (m, _) = opt.update(model.clone(), &grads, 1e-4, Some(1.0));
+                let (m, _) = opt.update(model.clone(), &grads, 1e-4, None);
                 model = m;
             })
         });

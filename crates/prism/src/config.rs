@@ -149,7 +149,10 @@ impl ExperimentConfig {
             reason: e.to_string().trim().to_string(),
         })?;
         cfg.validate().map_err(|e| match e {
-            Error::Config { reason, .. } => Error::Config { origin: origin.map(Path::to_path_buf), reason },
+            Error::Config { reason, .. } => Error::Config {
+                origin: origin.map(Path::to_path_buf),
+                reason,
+            },
             other => other,
         })?;
         Ok(cfg)
@@ -171,7 +174,7 @@ impl ExperimentConfig {
         self.model.unet.validate()?;
         let d = self.data.image_size;
         let f = 1usize << self.model.unet.depth();
-        if d % f != 0 {
+        if !d.is_multiple_of(f) {
             return Err(Error::config(format!(
                 "data.image_size = {d} is not divisible by 2^{} = {f} (one halving per extra model.unet.channel_mults entry)",
                 self.model.unet.depth()
@@ -184,20 +187,30 @@ impl ExperimentConfig {
             )));
         }
         let t = &self.train;
-        if t.steps == 0 || t.batch_size == 0 || !(t.lr > 0.0) {
-            return Err(Error::config("train.steps, train.batch_size and train.lr must be positive"));
+        if t.steps == 0 || t.batch_size == 0 || t.lr.is_nan() || t.lr <= 0.0 {
+            return Err(Error::config(
+                "train.steps, train.batch_size and train.lr must be positive",
+            ));
         }
         if !(0.0..1.0).contains(&t.ema_decay) {
-            return Err(Error::config(format!("train.ema_decay must lie in [0, 1), got {}", t.ema_decay)));
+            return Err(Error::config(format!(
+                "train.ema_decay must lie in [0, 1), got {}",
+                t.ema_decay
+            )));
         }
         if !(0.0..1.0).contains(&t.cond_drop_prob) {
-            return Err(Error::config(format!("train.cond_drop_prob must lie in [0, 1), got {}", t.cond_drop_prob)));
+            return Err(Error::config(format!(
+                "train.cond_drop_prob must lie in [0, 1), got {}",
+                t.cond_drop_prob
+            )));
         }
-        if t.grad_clip.is_some_and(|c| !(c > 0.0)) {
+        if t.grad_clip.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return Err(Error::config("train.grad_clip must be positive"));
         }
         if self.sample.steps == 0 || self.sample.num == 0 {
-            return Err(Error::config("sample.steps and sample.num must be positive"));
+            return Err(Error::config(
+                "sample.steps and sample.num must be positive",
+            ));
         }
         Ok(())
     }

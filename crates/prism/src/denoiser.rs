@@ -7,10 +7,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::nn::{UNet, UNetConfig};
 use crate::schedule::{alpha_from_log_snr, sigma_from_log_snr};
 use crate::tensor::{per_sample, vector};
-use crate::Result;
 
 /// What the network outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -136,7 +136,12 @@ impl DiffusionModel {
     }
 
     /// `x̂` and `ε̂` at `z`.
-    pub fn predict(&self, z: Tensor<4>, n: &NoiseLevels, labels: Option<Tensor<1, Int>>) -> Prediction {
+    pub fn predict(
+        &self,
+        z: Tensor<4>,
+        n: &NoiseLevels,
+        labels: Option<Tensor<1, Int>>,
+    ) -> Prediction {
         let raw = self.raw(z.clone(), n, labels);
         self.parameterization.prediction(raw, z, n)
     }
@@ -194,12 +199,19 @@ impl Denoise for GuidedDenoiser<'_> {
         let null = Tensor::<1, Int>::full([b], self.model.net.num_classes() as i64, &device);
         let labels = Tensor::cat(vec![self.labels.clone(), null], 0);
         let n2 = NoiseLevels::uniform(log_snr, 2 * b, &device);
-        let raw = self.model.raw(Tensor::cat(vec![z.clone(), z.clone()], 0), &n2, Some(labels));
+        let raw = self.model.raw(
+            Tensor::cat(vec![z.clone(), z.clone()], 0),
+            &n2,
+            Some(labels),
+        );
         let cond = raw.clone().narrow(0, 0, b);
         let uncond = raw.narrow(0, b, b);
         let guided = uncond.clone() + (cond - uncond) * self.guidance;
         let n = NoiseLevels::uniform(log_snr, b, &device);
-        let p = self.model.parameterization().prediction(guided, z.clone(), &n);
+        let p = self
+            .model
+            .parameterization()
+            .prediction(guided, z.clone(), &n);
         if self.clip_x0 { clip(p, z, &n) } else { p }
     }
 }
@@ -218,6 +230,65 @@ mod tests {
     use super::*;
     use crate::tensor::to_vec;
 
+    /// Guidance weight 1 is the conditional model; weight 0 the unconditional (null label) one.
+    #[test]
+    fn guidance_interpolates_conditional_and_unconditional() {
+        use crate::nn::UNetConfig;
+        use rand::SeedableRng;
+        let device = Device::flex();
+        let cfg = ModelConfig {
+            parameterization: Parameterization::V,
+            unet: UNetConfig {
+                channels: 1,
+                base_channels: 8,
+                channel_mults: vec![1, 2],
+                res_blocks: 1,
+                attention_levels: vec![],
+                head_channels: 8,
+                norm_groups: 4,
+                dropout: vec![],
+                num_classes: 3,
+            },
+        };
+        let model = cfg.init(&device).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let z = crate::tensor::normal([2, 1, 8, 8], &mut rng, &device);
+        let labels = Tensor::<1, Int>::from_ints([0, 2], &device);
+        let null = Tensor::<1, Int>::from_ints([3, 3], &device);
+        let eps = |d: &dyn Denoise| to_vec(d.denoise(z.clone(), 0.7).eps_hat);
+        let cond = eps(&ModelDenoiser {
+            model: &model,
+            labels: Some(labels.clone()),
+            clip_x0: false,
+        });
+        let uncond = eps(&ModelDenoiser {
+            model: &model,
+            labels: Some(null),
+            clip_x0: false,
+        });
+        for (w, want) in [(1.0, &cond), (0.0, &uncond)] {
+            let got = eps(&GuidedDenoiser {
+                model: &model,
+                labels: labels.clone(),
+                guidance: w,
+                clip_x0: false,
+            });
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert!((a - b).abs() < 1e-4, "w = {w}: {a} vs {b}");
+            }
+        }
+        // w = 3: ε̃ = ε_u + 3 (ε_c − ε_u)
+        let got = eps(&GuidedDenoiser {
+            model: &model,
+            labels,
+            guidance: 3.0,
+            clip_x0: false,
+        });
+        for ((g, c), u) in got.iter().zip(&cond).zip(&uncond) {
+            assert!((g - (u + 3.0 * (c - u))).abs() < 1e-4);
+        }
+    }
+
     /// The three parameterisations agree: from exact targets each recovers `x` and `ε`.
     #[test]
     fn conversions_round_trip() {
@@ -227,7 +298,11 @@ mod tests {
         for l in [-6.0, 0.0, 4.0] {
             let n = NoiseLevels::uniform(l, 1, &device);
             let z = x.clone() * n.alpha.clone() + eps.clone() * n.sigma.clone();
-            for p in [Parameterization::Eps, Parameterization::V, Parameterization::X] {
+            for p in [
+                Parameterization::Eps,
+                Parameterization::V,
+                Parameterization::X,
+            ] {
                 let target = p.target(x.clone(), eps.clone(), &n);
                 let pred = p.prediction(target, z.clone(), &n);
                 for (a, b) in to_vec(pred.x0_hat).iter().zip(to_vec(x.clone())) {

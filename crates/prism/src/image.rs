@@ -18,7 +18,9 @@ fn to_byte(v: f32) -> u8 {
 pub fn grid(images: Tensor<4>, cols: usize) -> Result<RgbImage> {
     let [b, c, h, w] = images.dims();
     if !(c == 1 || c == 3) || b == 0 {
-        return Err(Error::Shape(format!("a grid needs [B>0, 1|3, H, W], got [{b}, {c}, {h}, {w}]")));
+        return Err(Error::Shape(format!(
+            "a grid needs [B>0, 1|3, H, W], got [{b}, {c}, {h}, {w}]"
+        )));
     }
     let cols = cols.clamp(1, b);
     let rows = b.div_ceil(cols);
@@ -47,8 +49,14 @@ pub fn grid(images: Tensor<4>, cols: usize) -> Result<RgbImage> {
 /// Saves an image as PNG, atomically, creating the parent directory.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(|source| Error::Image { path: path.into(), source })?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|source| Error::Image {
+        path: path.into(),
+        source,
+    })?;
     crate::fsutil::write_atomic(path, &bytes)
 }
 
@@ -74,5 +82,8 @@ pub fn load_image(
             data.push(v / 127.5 - 1.0);
         }
     }
-    Ok(Tensor::from_data(TensorData::new(data, [1, channels, size, size]), device))
+    Ok(Tensor::from_data(
+        TensorData::new(data, [1, channels, size, size]),
+        device,
+    ))
 }

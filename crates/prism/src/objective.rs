@@ -14,10 +14,11 @@ use crate::schedule::sigmoid;
 use crate::tensor::per_sample;
 
 /// How the per-noise-level losses are weighted.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Weighting {
     /// Unweighted MSE on the network's target.
+    #[default]
     Mse,
     /// The continuous-time ELBO weighting `−dλ/dt / 2` on the ε error.
     Elbo,
@@ -27,12 +28,6 @@ pub enum Weighting {
         #[serde(default)]
         bias: f64,
     },
-}
-
-impl Default for Weighting {
-    fn default() -> Self {
-        Weighting::Mse
-    }
 }
 
 /// Inputs of one loss evaluation.
@@ -105,19 +100,38 @@ mod tests {
         let raw = v + 0.1; // a wrong v̂
         let mse_v = scalar(Weighting::Mse.loss(
             Parameterization::V,
-            LossInputs { raw: raw.clone(), z: z.clone(), x0: x0.clone(), eps: eps.clone(), levels: &n, dlog_snr_dt: &[-2.0] },
+            LossInputs {
+                raw: raw.clone(),
+                z: z.clone(),
+                x0: x0.clone(),
+                eps: eps.clone(),
+                levels: &n,
+                dlog_snr_dt: &[-2.0],
+            },
         ));
         // ELBO weight with dλ/dt = −2 is exactly 1 on the ε error.
         let mse_eps = scalar(Weighting::Elbo.loss(
             Parameterization::V,
-            LossInputs { raw, z, x0, eps, levels: &n, dlog_snr_dt: &[-2.0] },
+            LossInputs {
+                raw,
+                z,
+                x0,
+                eps,
+                levels: &n,
+                dlog_snr_dt: &[-2.0],
+            },
         ));
-        assert!((mse_v - (1.0 + (-l).exp()) * mse_eps).abs() < 1e-5, "{mse_v} vs {mse_eps}");
+        assert!(
+            (mse_v - (1.0 + (-l).exp()) * mse_eps).abs() < 1e-5,
+            "{mse_v} vs {mse_eps}"
+        );
     }
 
     #[test]
     fn sigmoid_weight_matches_formula() {
-        let w = Weighting::Sigmoid { bias: 2.0 }.eps_weight(1.0, -4.0).unwrap();
+        let w = Weighting::Sigmoid { bias: 2.0 }
+            .eps_weight(1.0, -4.0)
+            .unwrap();
         assert!((w - 2.0 * sigmoid(1.0)).abs() < 1e-12);
         assert_eq!(Weighting::Elbo.eps_weight(0.0, -3.0), Some(1.5));
     }

@@ -27,10 +27,20 @@ pub struct Series {
 }
 
 /// Draws `series` on one chart and writes it to `path` (PNG, 900×540).
-pub fn line_plot(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> Result<()> {
+pub fn line_plot(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<()> {
     register_font();
     let err = |e: String| Error::io("write", path, std::io::Error::other(e));
-    let pts = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in pts {
         if log_y && y <= 0.0 {
@@ -66,12 +76,18 @@ pub fn line_plot(path: &Path, title: &str, x_label: &str, y_label: &str, series:
                     .map_err(|e| err(e.to_string()))?;
                 for (i, s) in series.iter().enumerate() {
                     let c = colours[i % colours.len()];
-                    let points = s.points.iter().copied().filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0));
+                    let points = s
+                        .points
+                        .iter()
+                        .copied()
+                        .filter(|p| p.1.is_finite() && (!log_y || p.1 > 0.0));
                     chart
                         .draw_series(LineSeries::new(points, c.stroke_width(2)))
                         .map_err(|e| err(e.to_string()))?
                         .label(s.label.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                        });
                 }
                 chart
                     .configure_series_labels()
@@ -84,19 +100,26 @@ pub fn line_plot(path: &Path, title: &str, x_label: &str, y_label: &str, series:
         macro_rules! builder {
             ($root:expr) => {{
                 let mut b = ChartBuilder::on($root);
-                b.caption(title, ("sans-serif", 22)).margin(12).x_label_area_size(40).y_label_area_size(60);
+                b.caption(title, ("sans-serif", 22))
+                    .margin(12)
+                    .x_label_area_size(40)
+                    .y_label_area_size(60);
                 b
             }};
         }
         if log_y {
-            draw!(builder!(&root)
-                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-                .map_err(|e| err(e.to_string()))?);
+            draw!(
+                builder!(&root)
+                    .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                    .map_err(|e| err(e.to_string()))?
+            );
         } else {
             let pad = 0.05 * (y1 - y0);
-            draw!(builder!(&root)
-                .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
-                .map_err(|e| err(e.to_string()))?);
+            draw!(
+                builder!(&root)
+                    .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+                    .map_err(|e| err(e.to_string()))?
+            );
         }
         root.present().map_err(|e| err(e.to_string()))?;
     }

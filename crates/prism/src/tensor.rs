@@ -20,7 +20,9 @@ pub fn vector(values: &[f64], device: &Device) -> Tensor<1> {
 /// Standard normal noise of `shape`, drawn from `rng`.
 pub fn normal<R: Rng + ?Sized>(shape: [usize; 4], rng: &mut R, device: &Device) -> Tensor<4> {
     let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    let data: Vec<f32> = (0..n)
+        .map(|_| rng.sample::<f32, _>(StandardNormal))
+        .collect();
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 

@@ -6,12 +6,15 @@ use prism::config::ExperimentConfig;
 
 /// The bundled Fashion-MNIST test split.
 pub fn fashion_mnist() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/fashion-mnist/t10k-images-idx3-ubyte.gz")
 }
 
 /// A config from the shipped preset with a few fields replaced.
 pub fn preset(name: &str) -> ExperimentConfig {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs")
+        .join(name);
     let mut cfg = ExperimentConfig::load(&path).expect("preset parses");
     cfg.data.path = fashion_mnist();
     cfg

@@ -60,8 +60,19 @@ fn resumed_run_equals_straight_run() {
     let a = load_checkpoint(&straight.join("train_state.safetensors")).unwrap();
     let b = load_checkpoint(&split.join("train_state.safetensors")).unwrap();
     assert_eq!(a.tensors.len(), b.tensors.len());
-    let differ: Vec<&String> = a.tensors.iter().filter(|(k, t)| t.data != b.tensors[*k].data).map(|(k, _)| k).collect();
-    assert!(differ.is_empty(), "{} of {} tensors differ after resume, e.g. {:?}", differ.len(), a.tensors.len(), &differ[..differ.len().min(8)]);
+    let differ: Vec<&String> = a
+        .tensors
+        .iter()
+        .filter(|(k, t)| t.data != b.tensors[*k].data)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} tensors differ after resume, e.g. {:?}",
+        differ.len(),
+        a.tensors.len(),
+        &differ[..differ.len().min(8)]
+    );
     assert_eq!(a.metadata.get("step"), b.metadata.get("step"));
     // metrics.jsonl has each logged step once
     let lines = prism::train::read_metrics(&split.join("metrics.jsonl")).unwrap();
@@ -80,10 +91,13 @@ fn model_file_loads_and_samples() {
     o.stop_after = Some(1);
     train(&cfg, &o).unwrap();
     let device = prism::default_device();
-    let (loaded_cfg, model, step) = prism::train::load_model(&dir.join("model.safetensors"), &device).unwrap();
+    let (loaded_cfg, model, step) =
+        prism::train::load_model(&dir.join("model.safetensors"), &device).unwrap();
     assert_eq!(step, 1);
     assert_eq!(loaded_cfg.model, cfg.model);
-    let ema = load_checkpoint(&dir.join("train_state.safetensors")).unwrap().with_prefix("ema");
+    let ema = load_checkpoint(&dir.join("train_state.safetensors"))
+        .unwrap()
+        .with_prefix("ema");
     assert_eq!(host_params(&model), ema);
     let process = loaded_cfg.process.build().unwrap();
     let imgs = prism::sample::generate(
@@ -113,9 +127,13 @@ fn bad_inputs_get_named_errors() {
     )
     .unwrap()
     .replace("lr = ", "learning_rate = 1.0\nlr = ");
-    let e = prism::config::ExperimentConfig::from_toml(&text, Some(std::path::Path::new("x.toml"))).unwrap_err();
+    let e = prism::config::ExperimentConfig::from_toml(&text, Some(std::path::Path::new("x.toml")))
+        .unwrap_err();
     let msg = format!("{e}");
-    assert!(msg.contains("learning_rate") && msg.contains("x.toml"), "{msg}");
+    assert!(
+        msg.contains("learning_rate") && msg.contains("x.toml"),
+        "{msg}"
+    );
     // corrupt checkpoint
     let bad = dir.join("model.safetensors");
     std::fs::write(&bad, b"not a checkpoint").unwrap();

@@ -9,23 +9,38 @@ use crate::args::ForwardArgs;
 
 pub fn run(a: ForwardArgs) -> Result<()> {
     let cfg = ExperimentConfig::load(&a.config)?;
-    let times: Vec<f64> = a
-        .t
-        .split(',')
-        .map(|s| {
-            let t: f64 = s.trim().parse().with_context(|| format!("--t: '{s}' is not a number"))?;
-            anyhow::ensure!((0.0..=1.0).contains(&t), "--t: {t} is outside [0, 1]");
-            Ok(t)
-        })
-        .collect::<Result<_>>()?;
+    let times: Vec<f64> =
+        a.t.split(',')
+            .map(|s| {
+                let t: f64 = s
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--t: '{s}' is not a number"))?;
+                anyhow::ensure!((0.0..=1.0).contains(&t), "--t: {t} is outside [0, 1]");
+                Ok(t)
+            })
+            .collect::<Result<_>>()?;
     let device = prism::default_device();
     let d = &cfg.data;
-    let x = prism::image::load_image(&a.image, d.channels, d.image_size, d.fit, d.background, &device)?;
+    let x = prism::image::load_image(
+        &a.image,
+        d.channels,
+        d.image_size,
+        d.fit,
+        d.background,
+        &device,
+    )?;
     let process = cfg.process.build()?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
-    let eps = prism::tensor::normal([1, d.channels, d.image_size, d.image_size], &mut rng, &device);
-    let panels: Vec<Tensor<4>> =
-        times.iter().map(|&t| process.corrupt(x.clone(), &[t], eps.clone())).collect();
+    let eps = prism::tensor::normal(
+        [1, d.channels, d.image_size, d.image_size],
+        &mut rng,
+        &device,
+    );
+    let panels: Vec<Tensor<4>> = times
+        .iter()
+        .map(|&t| process.corrupt(x.clone(), &[t], eps.clone()))
+        .collect();
     let strip = Tensor::cat(panels, 0);
     prism::image::save_png(&prism::image::grid(strip, times.len())?, &a.out)?;
     for &t in &times {

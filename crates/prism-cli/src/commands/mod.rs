@@ -25,8 +25,10 @@ pub fn run(cli: Cli) -> Result<()> {
 pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!("{what} {{bar:30}} {{pos}}/{{len}} [{{elapsed}} < {{eta}}]"))
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:30}} {{pos}}/{{len}} [{{elapsed}} < {{eta}}]"
+        ))
+        .expect("valid template"),
     );
     bar
 }

@@ -17,7 +17,10 @@ pub fn run(a: SampleArgs) -> Result<()> {
     let labels = match (classes, a.class) {
         (0, Some(_)) => bail!("--class given, but this model is unconditional"),
         (0, None) => None,
-        (k, Some(c)) if c >= k => bail!("--class {c} is out of range: the model has classes 0..{}", k - 1),
+        (k, Some(c)) if c >= k => bail!(
+            "--class {c} is out of range: the model has classes 0..{}",
+            k - 1
+        ),
         (_, Some(c)) => Some(vec![c as i64; a.num]),
         (k, None) => Some((0..a.num).map(|i| (i % k) as i64).collect()),
     };
@@ -26,7 +29,12 @@ pub fn run(a: SampleArgs) -> Result<()> {
         bail!("--guidance needs a class-conditional model");
     }
     let process = cfg.process.build()?;
-    let shape = [a.num, cfg.data.channels, cfg.data.image_size, cfg.data.image_size];
+    let shape = [
+        a.num,
+        cfg.data.channels,
+        cfg.data.image_size,
+        cfg.data.image_size,
+    ];
     eprintln!(
         "prism sample: {} (step {step}), {} × {}², {kind} with {} steps, guidance {guidance}, seed {}",
         a.checkpoint.display(),

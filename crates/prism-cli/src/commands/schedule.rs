@@ -13,7 +13,10 @@ fn config(a: &ScheduleArgs) -> ScheduleConfig {
     };
     let (logsnr_min, logsnr_max) = (a.logsnr_min, a.logsnr_max);
     match a.kind {
-        ScheduleKind::Cosine => ScheduleConfig::Cosine { logsnr_min, logsnr_max },
+        ScheduleKind::Cosine => ScheduleConfig::Cosine {
+            logsnr_min,
+            logsnr_max,
+        },
         ScheduleKind::Shifted => ScheduleConfig::Shifted {
             image_size: a.image_size,
             reference_size: a.reference_size,
@@ -39,9 +42,14 @@ fn config(a: &ScheduleArgs) -> ScheduleConfig {
 }
 
 pub fn run(a: ScheduleArgs) -> Result<()> {
-    anyhow::ensure!(a.points >= 2, "--points must be at least 2 (t runs from 0 to 1 inclusive)");
+    anyhow::ensure!(
+        a.points >= 2,
+        "--points must be at least 2 (t runs from 0 to 1 inclusive)"
+    );
     let s = config(&a).build()?;
-    let ts: Vec<f64> = (0..a.points).map(|i| i as f64 / (a.points - 1) as f64).collect();
+    let ts: Vec<f64> = (0..a.points)
+        .map(|i| i as f64 / (a.points - 1) as f64)
+        .collect();
     match a.format {
         Format::Csv => {
             println!("t,logsnr,alpha,sigma");
@@ -50,21 +58,36 @@ pub fn run(a: ScheduleArgs) -> Result<()> {
             }
         }
         Format::Table => {
-            println!("{:>8}  {:>12}  {:>12}  {:>12}", "t", "logSNR", "alpha", "sigma");
+            println!(
+                "{:>8}  {:>12}  {:>12}  {:>12}",
+                "t", "logSNR", "alpha", "sigma"
+            );
             for &t in &ts {
-                println!("{t:>8.4}  {:>12.6}  {:>12.6e}  {:>12.6e}", s.log_snr(t), s.alpha(t), s.sigma(t));
+                println!(
+                    "{t:>8.4}  {:>12.6}  {:>12.6e}  {:>12.6e}",
+                    s.log_snr(t),
+                    s.alpha(t),
+                    s.sigma(t)
+                );
             }
         }
     }
     if let Some(path) = &a.plot {
         let dense: Vec<f64> = (0..=200).map(|i| i as f64 / 200.0).collect();
-        let base = ScheduleConfig::Cosine { logsnr_min: a.logsnr_min, logsnr_max: a.logsnr_max }.build()?;
+        let base = ScheduleConfig::Cosine {
+            logsnr_min: a.logsnr_min,
+            logsnr_max: a.logsnr_max,
+        }
+        .build()?;
         let mut series = vec![Series {
             label: format!("{:?}", a.kind).to_lowercase(),
             points: dense.iter().map(|&t| (t, s.log_snr(t))).collect(),
         }];
         if !matches!(a.kind, ScheduleKind::Cosine) {
-            series.push(Series { label: "cosine".into(), points: dense.iter().map(|&t| (t, base.log_snr(t))).collect() });
+            series.push(Series {
+                label: "cosine".into(),
+                points: dense.iter().map(|&t| (t, base.log_snr(t))).collect(),
+            });
         }
         line_plot(path, "logSNR schedule", "t", "logSNR", &series, false)?;
         eprintln!("wrote {}", path.display());

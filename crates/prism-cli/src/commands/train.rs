@@ -18,7 +18,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         anyhow::ensure!(steps > 0, "--steps must be positive");
         cfg.train.steps = steps;
     }
-    let stem = a.config.file_stem().and_then(|s| s.to_str()).unwrap_or("run").to_string();
+    let stem = a
+        .config
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("run")
+        .to_string();
     let run_dir = match (&a.resume, &a.out) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
@@ -38,7 +43,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
 
     eprintln!(
         "prism train: '{}' → {} ({} steps, batch {}, seed {})",
-        if cfg.name.is_empty() { &stem } else { &cfg.name },
+        if cfg.name.is_empty() {
+            &stem
+        } else {
+            &cfg.name
+        },
         run_dir.display(),
         cfg.train.steps,
         cfg.train.batch_size,
@@ -53,7 +62,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
             a.config.display(),
             run_dir.display()
         );
-        return Err(prism::Error::Interrupted { step: out.step, path: run_dir.join("train_state.safetensors") }.into());
+        return Err(prism::Error::Interrupted {
+            step: out.step,
+            path: run_dir.join("train_state.safetensors"),
+        }
+        .into());
     }
     eprintln!(
         "done: {} steps in {:.0} s, final loss {:.4}\n  model   {}\n  samples {}\n  metrics {}",

@@ -98,14 +98,22 @@ impl Dataset {
     }
 
     /// RGB images already fitted to the stored size.
-    pub fn from_rgb(images: &[RgbImage], labels: Option<Vec<u32>>, cfg: &DataConfig, origin: &Path) -> Result<Self> {
+    pub fn from_rgb(
+        images: &[RgbImage],
+        labels: Option<Vec<u32>>,
+        cfg: &DataConfig,
+        origin: &Path,
+    ) -> Result<Self> {
         let stored = cfg.stored_size();
         let mut set = Self::empty(cfg, stored);
         for img in images {
             if img.dimensions() != (stored as u32, stored as u32) {
                 return Err(Error::Data {
                     path: origin.into(),
-                    reason: format!("image of size {:?} after fitting to {stored}", img.dimensions()),
+                    reason: format!(
+                        "image of size {:?} after fitting to {stored}",
+                        img.dimensions()
+                    ),
                 });
             }
             set.push_rgb(img);
@@ -145,7 +153,9 @@ impl Dataset {
 
     /// Number of classes (`max label + 1`; 0 if unlabelled).
     pub fn num_classes(&self) -> usize {
-        self.labels.as_ref().map_or(0, |l| l.iter().max().map_or(0, |&m| m as usize + 1))
+        self.labels
+            .as_ref()
+            .map_or(0, |l| l.iter().max().map_or(0, |&m| m as usize + 1))
     }
 
     /// The first `n` images.
@@ -234,6 +244,8 @@ impl Dataset {
                 *m += v as f64;
             }
         }
-        mean.iter().map(|&m| (m / self.len() as f64) as f32).collect()
+        mean.iter()
+            .map(|&m| (m / self.len() as f64) as f32)
+            .collect()
     }
 }

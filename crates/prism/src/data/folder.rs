@@ -12,7 +12,10 @@ use crate::{Error, Result};
 
 fn is_image(p: &Path) -> bool {
     matches!(
-        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
         Some("png" | "jpg" | "jpeg")
     )
 }
@@ -46,7 +49,10 @@ pub fn open_image(path: &Path, background: [u8; 3]) -> Result<RgbImage> {
         .with_guessed_format()
         .map_err(|e| Error::io("read", path, e))?
         .decode()
-        .map_err(|source| Error::Image { path: path.into(), source })?;
+        .map_err(|source| Error::Image {
+            path: path.into(),
+            source,
+        })?;
     Ok(composite(img, background))
 }
 
@@ -54,8 +60,11 @@ pub fn open_image(path: &Path, background: [u8; 3]) -> Result<RgbImage> {
 pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
     let entries = list(dir)?;
     let subdirs: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
-    let mut files: Vec<(PathBuf, Option<u32>)> =
-        entries.iter().filter(|p| is_image(p)).map(|p| (p.clone(), None)).collect();
+    let mut files: Vec<(PathBuf, Option<u32>)> = entries
+        .iter()
+        .filter(|p| is_image(p))
+        .map(|p| (p.clone(), None))
+        .collect();
     if files.is_empty() && !subdirs.is_empty() {
         for (class, sub) in subdirs.iter().enumerate() {
             for p in list(sub)?.into_iter().filter(|p| is_image(p)) {
@@ -76,9 +85,14 @@ pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
     let fit = cfg.fit;
     let images: Vec<RgbImage> = files
         .par_iter()
-        .map(|(p, _)| open_image(p, cfg.background).map(|img| fit_to_size(&img, load_size, fit, cfg.background)))
+        .map(|(p, _)| {
+            open_image(p, cfg.background)
+                .map(|img| fit_to_size(&img, load_size, fit, cfg.background))
+        })
         .collect::<Result<_>>()?;
-    let labels = files[0].1.map(|_| files.iter().map(|(_, l)| l.unwrap_or(0)).collect());
+    let labels = files[0]
+        .1
+        .map(|_| files.iter().map(|(_, l)| l.unwrap_or(0)).collect());
     Dataset::from_rgb(&images, labels, cfg, dir)
 }
 

@@ -26,15 +26,24 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 
 /// Parses the header; returns the dimension sizes and the payload.
 fn parse<'a>(path: &Path, bytes: &'a [u8], ndim: usize) -> Result<(Vec<usize>, &'a [u8])> {
-    let bad = |reason: String| Error::Data { path: path.into(), reason };
+    let bad = |reason: String| Error::Data {
+        path: path.into(),
+        reason,
+    };
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
         return Err(bad("not an IDX file (bad magic number)".into()));
     }
     if bytes[2] != 0x08 {
-        return Err(bad(format!("unsupported IDX element type 0x{:02x} (need unsigned bytes)", bytes[2])));
+        return Err(bad(format!(
+            "unsupported IDX element type 0x{:02x} (need unsigned bytes)",
+            bytes[2]
+        )));
     }
     if bytes[3] as usize != ndim {
-        return Err(bad(format!("expected {ndim} dimensions, found {}", bytes[3])));
+        return Err(bad(format!(
+            "expected {ndim} dimensions, found {}",
+            bytes[3]
+        )));
     }
     let header = 4 + 4 * ndim;
     if bytes.len() < header {
@@ -88,7 +97,10 @@ mod tests {
         assert_eq!(read_idx_images(&p).unwrap(), (2, 1, 2, vec![1, 2, 3, 4]));
         let p = write(&dir, "short-images-idx3-ubyte", &ok[..18]);
         let e = read_idx_images(&p).unwrap_err().to_string();
-        assert!(e.contains("short-images-idx3-ubyte") && e.contains("promises 4 bytes"), "{e}");
+        assert!(
+            e.contains("short-images-idx3-ubyte") && e.contains("promises 4 bytes"),
+            "{e}"
+        );
         let p = write(&dir, "junk.gz", &[0x1f, 0x8b, 1, 2, 3]);
         let e = read_idx_images(&p).unwrap_err().to_string();
         assert!(e.contains("junk.gz") && e.contains("gzip"), "{e}");

@@ -64,7 +64,10 @@ impl DataConfig {
     /// Loads the whole set as configured.
     pub fn load(&self) -> Result<Dataset> {
         if !(self.channels == 1 || self.channels == 3) {
-            return Err(Error::config(format!("data.channels must be 1 or 3, got {}", self.channels)));
+            return Err(Error::config(format!(
+                "data.channels must be 1 or 3, got {}",
+                self.channels
+            )));
         }
         if self.image_size == 0 {
             return Err(Error::config("data.image_size must be positive"));
@@ -82,7 +85,11 @@ impl DataConfig {
         } else {
             self.load_idx(path)?
         };
-        let set = if self.limit > 0 { set.take(self.limit) } else { set };
+        let set = if self.limit > 0 {
+            set.take(self.limit)
+        } else {
+            set
+        };
         if set.len() <= self.held_out {
             return Err(Error::Data {
                 path: path.clone(),

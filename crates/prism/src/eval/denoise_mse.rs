@@ -22,6 +22,7 @@ pub struct DenoiseMse {
 
 /// Evaluates `model` on the first `n` images of `held_out` at each of `times`, with the label of
 /// each image when the model is class-conditional, and fixed noise from `seed`.
+#[allow(clippy::too_many_arguments)]
 pub fn denoise_mse(
     model: &DiffusionModel,
     process: &Process,
@@ -43,14 +44,22 @@ pub fn denoise_mse(
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
         let data = held_out.batch(&idx, &mut rng, device);
-        let labels = if conditional { data.labels.clone() } else { None };
+        let labels = if conditional {
+            data.labels.clone()
+        } else {
+            None
+        };
         for (k, &t) in times.iter().enumerate() {
             let eps = normal([b, c, s, s], &mut rng, device);
             let z = process.corrupt(data.images.clone(), &vec![t; b], eps);
             let levels = NoiseLevels::uniform(process.log_snr(t), b, device);
             let x0_hat = model.predict(z, &levels, labels.clone()).x0_hat;
             let err = scalar((x0_hat - data.images.clone()).powi_scalar(2).sum());
-            let cerr = scalar((mean.clone().expand([b, c, s, s]) - data.images.clone()).powi_scalar(2).sum());
+            let cerr = scalar(
+                (mean.clone().expand([b, c, s, s]) - data.images.clone())
+                    .powi_scalar(2)
+                    .sum(),
+            );
             sums[k].0 += err;
             sums[k].1 += cerr;
         }
@@ -59,6 +68,10 @@ pub fn denoise_mse(
     times
         .iter()
         .zip(sums)
-        .map(|(&t, (m, k))| DenoiseMse { t, model: m / d, constant: k / d })
+        .map(|(&t, (m, k))| DenoiseMse {
+            t,
+            model: m / d,
+            constant: k / d,
+        })
         .collect()
 }

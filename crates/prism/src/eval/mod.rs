@@ -4,5 +4,5 @@
 mod bpd;
 mod denoise_mse;
 
-pub use bpd::{BitsPerDim, bits_per_dim};
+pub use bpd::{BitsPerDim, BpdOptions, bits_per_dim};
 pub use denoise_mse::{DenoiseMse, denoise_mse};

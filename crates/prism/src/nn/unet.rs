@@ -74,7 +74,7 @@ impl UNetConfig {
     /// Checks every constraint `init` relies on; errors name the key.
     pub fn validate(&self) -> Result<()> {
         let err = |m: String| Err(Error::config(format!("model: {m}")));
-        if self.channels == 0 || self.base_channels == 0 || self.base_channels % 2 != 0 {
+        if self.channels == 0 || self.base_channels == 0 || !self.base_channels.is_multiple_of(2) {
             return err(format!(
                 "channels must be positive and base_channels positive and even, got {} and {}",
                 self.channels, self.base_channels
@@ -88,14 +88,18 @@ impl UNetConfig {
         }
         for &m in &self.channel_mults {
             let ch = self.base_channels * m;
-            if ch % self.norm_groups != 0 {
+            if !ch.is_multiple_of(self.norm_groups) {
                 return err(format!(
                     "norm_groups = {} does not divide a level width of {ch} channels",
                     self.norm_groups
                 ));
             }
         }
-        if let Some(&l) = self.attention_levels.iter().find(|&&l| l >= self.channel_mults.len()) {
+        if let Some(&l) = self
+            .attention_levels
+            .iter()
+            .find(|&&l| l >= self.channel_mults.len())
+        {
             return err(format!(
                 "attention_levels contains {l}, but there are only {} levels",
                 self.channel_mults.len()
@@ -103,7 +107,7 @@ impl UNetConfig {
         }
         for &l in &self.attention_levels {
             let ch = self.base_channels * self.channel_mults[l];
-            if ch % self.head_channels != 0 {
+            if !ch.is_multiple_of(self.head_channels) {
                 return err(format!(
                     "head_channels = {} does not divide {ch} channels at attention level {l}",
                     self.head_channels
@@ -247,7 +251,12 @@ pub struct UNet {
 impl UNet {
     /// `x`: `[B, C, H, W]` (H, W divisible by `2^depth`); `log_snr`: `[B]`; `labels`: `[B]` class
     /// indices (`num_classes` = null label), ignored by an unconditional network.
-    pub fn forward(&self, x: Tensor<4>, log_snr: Tensor<1>, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+    pub fn forward(
+        &self,
+        x: Tensor<4>,
+        log_snr: Tensor<1>,
+        labels: Option<Tensor<1, Int>>,
+    ) -> Tensor<4> {
         let mut emb = self.noise_embedding.forward(log_snr);
         if let Some(table) = &self.class_embedding {
             let [b, d] = emb.dims();
@@ -313,7 +322,11 @@ mod tests {
     fn parameter_count_matches_pytorch() {
         let device = Device::flex();
         assert_eq!(fmnist().init(&device).unwrap().num_params(), 1_192_641);
-        let uncond = UNetConfig { attention_levels: vec![], num_classes: 0, ..fmnist() };
+        let uncond = UNetConfig {
+            attention_levels: vec![],
+            num_classes: 0,
+            ..fmnist()
+        };
         assert_eq!(uncond.init(&device).unwrap().num_params(), 1_140_929);
         let bench = UNetConfig {
             base_channels: 64,
@@ -337,9 +350,19 @@ mod tests {
 
     #[test]
     fn bad_configs_name_the_key() {
-        let e = UNetConfig { norm_groups: 7, ..fmnist() }.validate().unwrap_err();
+        let e = UNetConfig {
+            norm_groups: 7,
+            ..fmnist()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().contains("norm_groups"), "{e}");
-        let e = UNetConfig { attention_levels: vec![5], ..fmnist() }.validate().unwrap_err();
+        let e = UNetConfig {
+            attention_levels: vec![5],
+            ..fmnist()
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().contains("attention_levels"), "{e}");
     }
 }

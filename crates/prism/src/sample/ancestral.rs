@@ -7,7 +7,13 @@ use crate::schedule::{alpha_from_log_snr, sigma_from_log_snr};
 /// DDPM ancestral step (Kingma et al. 2021, eq. 33 in logSNR form):
 /// `c = −expm1(λ_t − λ_s)`, `μ = α_s((1 − c) z_t/α_t + c x̂)`, `z_s = μ + sqrt(σ_s² c) ξ`.
 /// `xi = None` takes the mean (the final step).
-pub fn ddpm_step(z_t: Tensor<4>, x0_hat: Tensor<4>, xi: Option<Tensor<4>>, log_snr_t: f64, log_snr_s: f64) -> Tensor<4> {
+pub fn ddpm_step(
+    z_t: Tensor<4>,
+    x0_hat: Tensor<4>,
+    xi: Option<Tensor<4>>,
+    log_snr_t: f64,
+    log_snr_s: f64,
+) -> Tensor<4> {
     let (a_t, a_s, s_s) = (
         alpha_from_log_snr(log_snr_t),
         alpha_from_log_snr(log_snr_s),

@@ -35,7 +35,11 @@ pub fn dpmpp_2m(
             }
             None => d.clone(),
         };
-        let (s_t, s_s, a_s) = (sigma_from_log_snr(lt), sigma_from_log_snr(ls), alpha_from_log_snr(ls));
+        let (s_t, s_s, a_s) = (
+            sigma_from_log_snr(lt),
+            sigma_from_log_snr(ls),
+            alpha_from_log_snr(ls),
+        );
         z = z * (s_s / s_t) - d_prime * (a_s * (-h).exp_m1());
         prev = Some((d, h));
     }

@@ -94,11 +94,13 @@ pub fn sample<R: Rng + ?Sized>(
     on_step: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor<4>> {
     if steps == 0 {
-        return Err(Error::invalid("the number of sampling steps must be at least 1"));
+        return Err(Error::invalid(
+            "the number of sampling steps must be at least 1",
+        ));
     }
-    let gaussian = process.as_gaussian().ok_or_else(|| {
-        Error::invalid("this sampler needs an isotropic Gaussian process")
-    })?;
+    let gaussian = process
+        .as_gaussian()
+        .ok_or_else(|| Error::invalid("this sampler needs an isotropic Gaussian process"))?;
     let schedule = gaussian.schedule();
     match kind {
         SamplerKind::Ddpm | SamplerKind::Ddim { .. } => {
@@ -168,11 +170,20 @@ pub fn generate(
     });
     match label_tensor {
         Some(labels) if guidance != 1.0 => {
-            let d = GuidedDenoiser { model, labels, guidance, clip_x0 };
+            let d = GuidedDenoiser {
+                model,
+                labels,
+                guidance,
+                clip_x0,
+            };
             sample(process, &d, kind, steps, z1, &mut rng, on_step)
         }
         labels => {
-            let d = ModelDenoiser { model, labels, clip_x0 };
+            let d = ModelDenoiser {
+                model,
+                labels,
+                clip_x0,
+            };
             sample(process, &d, kind, steps, z1, &mut rng, on_step)
         }
     }

@@ -21,7 +21,11 @@ fn golden() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn t1(v: &[f32], device: &Device) -> Tensor<4> {
@@ -30,7 +34,10 @@ fn t1(v: &[f32], device: &Device) -> Tensor<4> {
 
 fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= tol * y.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
+        assert!(
+            (x - y).abs() <= tol * y.abs().max(1.0),
+            "{what}[{i}]: {x} vs {y}"
+        );
     }
 }
 
@@ -46,7 +53,11 @@ fn analytic() -> FnDenoiser<impl Fn(Tensor<4>, f64) -> Prediction> {
 }
 
 fn cosine() -> Process {
-    ProcessConfig::Gaussian { schedule: ScheduleConfig::default() }.build().unwrap()
+    ProcessConfig::Gaussian {
+        schedule: ScheduleConfig::default(),
+    }
+    .build()
+    .unwrap()
 }
 
 #[test]
@@ -54,18 +65,35 @@ fn single_steps_match_numpy() {
     let device = Device::flex();
     let g = golden();
     for case in g["single_steps"].as_array().unwrap() {
-        let (lt, ls) = (case["logsnr_t"].as_f64().unwrap(), case["logsnr_s"].as_f64().unwrap());
+        let (lt, ls) = (
+            case["logsnr_t"].as_f64().unwrap(),
+            case["logsnr_s"].as_f64().unwrap(),
+        );
         let z = t1(&floats(&case["z_t"]), &device);
         let x = t1(&floats(&case["x_hat"]), &device);
         let xi = t1(&floats(&case["xi"]), &device);
         let got = to_vec(ddpm_step(z.clone(), x.clone(), Some(xi.clone()), lt, ls));
         close(&got, &floats(&case["ddpm"]), 1e-5, "ddpm");
         for (key, eta) in [("ddim_eta0", 0.0), ("ddim_eta05", 0.5), ("ddim_eta1", 1.0)] {
-            let got = to_vec(ddim_step(z.clone(), x.clone(), Some(xi.clone()), lt, ls, eta));
+            let got = to_vec(ddim_step(
+                z.clone(),
+                x.clone(),
+                Some(xi.clone()),
+                lt,
+                ls,
+                eta,
+            ));
             close(&got, &floats(&case[key]), 1e-5, key);
         }
         // DDIM with η = 1 is the DDPM step.
-        let a = to_vec(ddim_step(z.clone(), x.clone(), Some(xi.clone()), lt, ls, 1.0));
+        let a = to_vec(ddim_step(
+            z.clone(),
+            x.clone(),
+            Some(xi.clone()),
+            lt,
+            ls,
+            1.0,
+        ));
         let b = to_vec(ddpm_step(z, x, Some(xi), lt, ls));
         close(&a, &b, 1e-6, "ddim(1) vs ddpm");
     }
@@ -78,10 +106,22 @@ fn deterministic_trajectories_match_numpy() {
     let z1 = floats(&g["z1"]);
     let process = cosine();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    for (key, kind) in [("ddim", SamplerKind::Ddim { eta: 0.0 }), ("dpmpp_2m", SamplerKind::DpmPp2m)] {
+    for (key, kind) in [
+        ("ddim", SamplerKind::Ddim { eta: 0.0 }),
+        ("dpmpp_2m", SamplerKind::DpmPp2m),
+    ] {
         for k in [10usize, 50] {
             let want = floats(&g["trajectories"][key][k.to_string()]);
-            let out = sample(&process, &analytic(), kind, k, t1(&z1, &device), &mut rng, &mut |_, _| {}).unwrap();
+            let out = sample(
+                &process,
+                &analytic(),
+                kind,
+                k,
+                t1(&z1, &device),
+                &mut rng,
+                &mut |_, _| {},
+            )
+            .unwrap();
             close(&to_vec(out), &want, 2e-4, &format!("{key} K={k}"));
         }
     }
@@ -94,9 +134,25 @@ fn ddim_with_eta_one_is_ddpm() {
     let z1 = t1(&[0.4, -1.2, 2.0, 0.1], &device);
     let run = |kind| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        to_vec(sample(&process, &analytic(), kind, 20, z1.clone(), &mut rng, &mut |_, _| {}).unwrap())
+        to_vec(
+            sample(
+                &process,
+                &analytic(),
+                kind,
+                20,
+                z1.clone(),
+                &mut rng,
+                &mut |_, _| {},
+            )
+            .unwrap(),
+        )
     };
-    close(&run(SamplerKind::Ddim { eta: 1.0 }), &run(SamplerKind::Ddpm), 1e-6, "ddim(1) vs ddpm");
+    close(
+        &run(SamplerKind::Ddim { eta: 1.0 }),
+        &run(SamplerKind::Ddpm),
+        1e-6,
+        "ddim(1) vs ddpm",
+    );
 }
 
 fn moments(v: &[f32]) -> (f64, f64) {
@@ -112,7 +168,10 @@ fn ddpm_exact(process: &Process, k: usize) -> (f64, f64) {
     let s = process.schedule();
     let (mut mu, mut var) = (0.0, 1.0);
     for i in 0..k {
-        let (lt, ls) = (s.log_snr(1.0 - i as f64 / k as f64), s.log_snr(1.0 - (i + 1) as f64 / k as f64));
+        let (lt, ls) = (
+            s.log_snr(1.0 - i as f64 / k as f64),
+            s.log_snr(1.0 - (i + 1) as f64 / k as f64),
+        );
         let (a_t, sg_t) = (alpha_from_log_snr(lt), sigma_from_log_snr(lt));
         let (a_s, sg_s) = (alpha_from_log_snr(ls), sigma_from_log_snr(ls));
         let c = -(lt - ls).exp_m1();
@@ -136,9 +195,11 @@ fn sample_moments_match_gaussian_data() {
     let n = 20_000;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     for k in [10usize, 50, 1000] {
-        for (name, kind) in
-            [("ddpm", SamplerKind::Ddpm), ("ddim", SamplerKind::Ddim { eta: 0.0 }), ("dpmpp_2m", SamplerKind::DpmPp2m)]
-        {
+        for (name, kind) in [
+            ("ddpm", SamplerKind::Ddpm),
+            ("ddim", SamplerKind::Ddim { eta: 0.0 }),
+            ("dpmpp_2m", SamplerKind::DpmPp2m),
+        ] {
             let z1 = normal([n, 1, 1, 1], &mut rng, &device);
             let out = sample(&process, &analytic(), kind, k, z1, &mut rng, &mut |_, _| {}).unwrap();
             let (mean, std) = moments(&to_vec(out));
@@ -152,10 +213,19 @@ fn sample_moments_match_gaussian_data() {
             };
             // Monte Carlo tolerance: 6 standard errors of the mean.
             let se = 0.5 / (n as f64).sqrt();
-            assert!((mean - want_mean).abs() < 6.0 * se, "{name} K={k}: mean {mean} vs {want_mean}");
-            assert!((std - want_std).abs() < 6.0 * se, "{name} K={k}: std {std} vs {want_std}");
+            assert!(
+                (mean - want_mean).abs() < 6.0 * se,
+                "{name} K={k}: mean {mean} vs {want_mean}"
+            );
+            assert!(
+                (std - want_std).abs() < 6.0 * se,
+                "{name} K={k}: std {std} vs {want_std}"
+            );
             if k == 1000 {
-                assert!((mean - M).abs() < 0.01 && (std - S).abs() < 0.01, "{name} K=1000: ({mean}, {std})");
+                assert!(
+                    (mean - M).abs() < 0.01 && (std - S).abs() < 0.01,
+                    "{name} K=1000: ({mean}, {std})"
+                );
             }
         }
     }
@@ -164,8 +234,14 @@ fn sample_moments_match_gaussian_data() {
 #[test]
 fn sampler_names_parse() {
     assert_eq!("ddpm".parse::<SamplerKind>().unwrap(), SamplerKind::Ddpm);
-    assert_eq!("ddim:0.5".parse::<SamplerKind>().unwrap(), SamplerKind::Ddim { eta: 0.5 });
-    assert_eq!("dpm++2m".parse::<SamplerKind>().unwrap(), SamplerKind::DpmPp2m);
+    assert_eq!(
+        "ddim:0.5".parse::<SamplerKind>().unwrap(),
+        SamplerKind::Ddim { eta: 0.5 }
+    );
+    assert_eq!(
+        "dpm++2m".parse::<SamplerKind>().unwrap(),
+        SamplerKind::DpmPp2m
+    );
     let e = "euler".parse::<SamplerKind>().unwrap_err().to_string();
     assert!(e.contains("unknown sampler 'euler'"), "{e}");
     assert!("ddim:2".parse::<SamplerKind>().is_err());

@@ -18,7 +18,12 @@ pub struct LinearBetaSchedule {
 
 impl LinearBetaSchedule {
     /// Builds the knots; needs `0 < β_start ≤ β_end < 1` and `N ≥ 1`.
-    pub fn new(beta_start: f64, beta_end: f64, num_train_steps: usize, logsnr_max: f64) -> Result<Self> {
+    pub fn new(
+        beta_start: f64,
+        beta_end: f64,
+        num_train_steps: usize,
+        logsnr_max: f64,
+    ) -> Result<Self> {
         if !(beta_start > 0.0 && beta_start <= beta_end && beta_end < 1.0) || num_train_steps == 0 {
             return Err(Error::config(format!(
                 "schedule: linear_beta needs 0 < beta_start <= beta_end < 1 and num_train_steps >= 1, \
@@ -105,7 +110,10 @@ impl LogSnrSchedule for LinearBetaSchedule {
             return 1.0;
         }
         // l is decreasing: find k with l[k] ≥ target > l[k+1].
-        let k = l.partition_point(|&v| v >= target).saturating_sub(1).min(n - 1);
+        let k = l
+            .partition_point(|&v| v >= target)
+            .saturating_sub(1)
+            .min(n - 1);
         let frac = (target - l[k]) / (l[k + 1] - l[k]);
         (k as f64 + frac) / n as f64
     }

@@ -38,7 +38,9 @@ fn all_kinds() -> Vec<(&'static str, Schedule)> {
             },
         ),
     ];
-    cfgs.into_iter().map(|(n, c)| (n, c.build().unwrap())).collect()
+    cfgs.into_iter()
+        .map(|(n, c)| (n, c.build().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -54,7 +56,10 @@ fn unclipped_cosine_is_cos_sin() {
     let s = CosineSchedule::new(-60.0, 60.0).unwrap();
     for i in 1..10 {
         let t = i as f64 / 10.0;
-        let (a, sg) = ((std::f64::consts::FRAC_PI_2 * t).cos(), (std::f64::consts::FRAC_PI_2 * t).sin());
+        let (a, sg) = (
+            (std::f64::consts::FRAC_PI_2 * t).cos(),
+            (std::f64::consts::FRAC_PI_2 * t).sin(),
+        );
         assert!((s.alpha(t) - a).abs() < 1e-9, "t = {t}");
         assert!((s.sigma(t) - sg).abs() < 1e-9, "t = {t}");
     }
@@ -81,7 +86,10 @@ fn every_schedule_is_decreasing_variance_preserving_and_invertible() {
                 let d = s.dlog_snr_dt(t);
                 assert!(d < 0.0, "{name}: dλ/dt ≥ 0 at {t}");
                 if name != "linear" || (t * 1000.0).fract().abs() > 1e-3 {
-                    assert!((fd - d).abs() <= 1e-5 * d.abs().max(1.0), "{name}: dλ/dt({t}) = {d}, fd = {fd}");
+                    assert!(
+                        (fd - d).abs() <= 1e-5 * d.abs().max(1.0),
+                        "{name}: dλ/dt({t}) = {d}, fd = {fd}"
+                    );
                 }
             }
         }
@@ -116,7 +124,12 @@ fn bad_parameters_are_config_errors() {
     assert!(CosineSchedule::new(5.0, -5.0).is_err());
     assert!(CosineSchedule::shifted(-15.0, 15.0, 0, 64, ShiftClip::default()).is_err());
     assert!(LinearBetaSchedule::new(0.02, 1e-4, 1000, 15.0).is_err());
-    let err = ScheduleConfig::Cosine { logsnr_min: f64::NAN, logsnr_max: 1.0 }.build().unwrap_err();
+    let err = ScheduleConfig::Cosine {
+        logsnr_min: f64::NAN,
+        logsnr_max: 1.0,
+    }
+    .build()
+    .unwrap_err();
     assert!(err.to_string().contains("logsnr_min"), "{err}");
 }
 
@@ -126,7 +139,11 @@ fn golden() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 fn clip_of(case: &Value) -> ShiftClip {
@@ -143,7 +160,10 @@ fn schedule_of(case: &Value) -> Schedule {
     let u = |k: &str| case[k].as_u64().unwrap() as usize;
     let name = case["name"].as_str().unwrap();
     let cfg = if name.starts_with("cosine") {
-        ScheduleConfig::Cosine { logsnr_min: f("logsnr_min"), logsnr_max: f("logsnr_max") }
+        ScheduleConfig::Cosine {
+            logsnr_min: f("logsnr_min"),
+            logsnr_max: f("logsnr_max"),
+        }
     } else if name.starts_with("shifted") {
         ScheduleConfig::Shifted {
             image_size: u("image_size"),
@@ -190,10 +210,19 @@ fn matches_numpy_golden_values() {
             floats(&case["sigma"]),
         );
         for (i, &t) in ts.iter().enumerate() {
-            assert!((s.log_snr(t) - l[i]).abs() < 1e-9, "{name}: λ({t}) = {} vs {}", s.log_snr(t), l[i]);
+            assert!(
+                (s.log_snr(t) - l[i]).abs() < 1e-9,
+                "{name}: λ({t}) = {} vs {}",
+                s.log_snr(t),
+                l[i]
+            );
             assert!((s.alpha(t) - a[i]).abs() < 1e-12, "{name}: α({t})");
             assert!((s.sigma(t) - sg[i]).abs() < 1e-12, "{name}: σ({t})");
-            let tol = if name.starts_with("linear") { 1e-9 } else { 1e-4 };
+            let tol = if name.starts_with("linear") {
+                1e-9
+            } else {
+                1e-4
+            };
             assert!(
                 (s.dlog_snr_dt(t) - d[i]).abs() <= tol * d[i].abs().max(1.0),
                 "{name}: dλ/dt({t}) = {} vs {}",
@@ -226,8 +255,14 @@ fn linear_beta_matches_diffusers_alphas_cumprod() {
     // diffusers accumulates in float32: compare with a float32-sized tolerance.
     for (i, &want) in ac.iter().enumerate() {
         let got = s.log_alpha_bar((i + 1) as f64 / n as f64).exp();
-        assert!((got - want).abs() < 2e-6 * want.max(1e-3), "ᾱ[{i}] = {got} vs diffusers {want}");
+        assert!(
+            (got - want).abs() < 2e-6 * want.max(1e-3),
+            "ᾱ[{i}] = {got} vs diffusers {want}"
+        );
         let l = s.log_snr((i + 1) as f64 / n as f64);
-        assert!((sigmoid(l) - want).abs() < 2e-6 * want.max(1e-3), "sigmoid(λ) at step {i}");
+        assert!(
+            (sigmoid(l) - want).abs() < 2e-6 * want.max(1e-3),
+            "sigmoid(λ) at step {i}"
+        );
     }
 }

@@ -19,10 +19,20 @@ use crate::{Error, Result};
 pub const FORMAT_KEY: &str = "format";
 
 /// Writes `tensors` with `metadata` to `path` atomically.
-pub fn save(path: &Path, tensors: &BTreeMap<String, HostTensor>, metadata: HashMap<String, String>) -> Result<()> {
+pub fn save(
+    path: &Path,
+    tensors: &BTreeMap<String, HostTensor>,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
-        .map(|(k, t)| (k.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                t.shape.clone(),
+            )
+        })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = bytes
         .iter()
@@ -50,18 +60,23 @@ pub struct Loaded {
 impl Loaded {
     /// A metadata value, or an error naming the file and key.
     pub fn meta(&self, key: &str, path: &Path) -> Result<&str> {
-        self.metadata.get(key).map(String::as_str).ok_or_else(|| Error::Checkpoint {
-            path: path.into(),
-            reason: format!("metadata has no '{key}'"),
-        })
+        self.metadata
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| Error::Checkpoint {
+                path: path.into(),
+                reason: format!("metadata has no '{key}'"),
+            })
     }
 
     /// A numeric metadata value.
     pub fn meta_u64(&self, key: &str, path: &Path) -> Result<u64> {
-        self.meta(key, path)?.parse().map_err(|_| Error::Checkpoint {
-            path: path.into(),
-            reason: format!("metadata '{key}' is not a number"),
-        })
+        self.meta(key, path)?
+            .parse()
+            .map_err(|_| Error::Checkpoint {
+                path: path.into(),
+                reason: format!("metadata '{key}' is not a number"),
+            })
     }
 
     /// The tensors whose names start with `prefix.`, with the prefix removed.
@@ -77,23 +92,39 @@ impl Loaded {
 /// Reads a checkpoint; errors name the file.
 pub fn load(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    let bad = |reason: String| Error::Checkpoint { path: path.into(), reason };
+    let bad = |reason: String| Error::Checkpoint {
+        path: path.into(),
+        reason,
+    };
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor '{name}' has dtype {:?}, expected F32", view.dtype())));
+            return Err(bad(format!(
+                "tensor '{name}' has dtype {:?}, expected F32",
+                view.dtype()
+            )));
         }
         let data = view
             .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        tensors.insert(name, HostTensor { shape: view.shape().to_vec(), data });
+        tensors.insert(
+            name,
+            HostTensor {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
     }
-    Ok(Loaded { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+    Ok(Loaded {
+        tensors,
+        metadata: meta.metadata().clone().unwrap_or_default(),
+    })
 }
 
 /// Checks that `tensors` has exactly the names and shapes of `expected`.
@@ -105,19 +136,28 @@ pub fn check_matches(
     for (name, want) in expected {
         match tensors.get(name) {
             None => {
-                return Err(Error::Checkpoint { path: path.into(), reason: format!("missing tensor '{name}'") });
+                return Err(Error::Checkpoint {
+                    path: path.into(),
+                    reason: format!("missing tensor '{name}'"),
+                });
             }
             Some(t) if t.shape != want.shape => {
                 return Err(Error::Checkpoint {
                     path: path.into(),
-                    reason: format!("tensor '{name}' has shape {:?}, the model expects {:?}", t.shape, want.shape),
+                    reason: format!(
+                        "tensor '{name}' has shape {:?}, the model expects {:?}",
+                        t.shape, want.shape
+                    ),
                 });
             }
             _ => {}
         }
     }
     if let Some(extra) = tensors.keys().find(|k| !expected.contains_key(*k)) {
-        return Err(Error::Checkpoint { path: path.into(), reason: format!("unexpected tensor '{extra}'") });
+        return Err(Error::Checkpoint {
+            path: path.into(),
+            reason: format!("unexpected tensor '{extra}'"),
+        });
     }
     Ok(())
 }

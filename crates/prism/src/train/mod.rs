@@ -21,7 +21,9 @@ pub use trainer::{TrainOptions, TrainOutcome, load_model, train};
 /// The generator for step `step` of a run seeded with `seed` (SplitMix-style mixing).
 pub fn step_rng(seed: u64, step: u64, stream: u64) -> rand_chacha::ChaCha8Rng {
     use rand::SeedableRng;
-    let mut x = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut x = seed
+        ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     rand_chacha::ChaCha8Rng::seed_from_u64(x ^ (x >> 31))

@@ -44,7 +44,12 @@ fn default_eps() -> f64 {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        Self { beta1: default_beta1(), beta2: default_beta2(), eps: default_eps(), weight_decay: 0.0 }
+        Self {
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -59,7 +64,11 @@ pub struct AdamW {
 impl AdamW {
     /// A fresh optimiser.
     pub fn new(cfg: AdamWConfig) -> Self {
-        Self { cfg, step: 0, moments: BTreeMap::new() }
+        Self {
+            cfg,
+            step: 0,
+            moments: BTreeMap::new(),
+        }
     }
 
     /// Number of updates applied.
@@ -69,10 +78,19 @@ impl AdamW {
 
     /// Applies one update to `model` from `grads`; returns the model and the gradient norm
     /// before clipping.
-    pub fn update<M: Module>(&mut self, model: M, grads: &Gradients, lr: f64, clip: Option<f64>) -> (M, f64) {
+    pub fn update<M: Module>(
+        &mut self,
+        model: M,
+        grads: &Gradients,
+        lr: f64,
+        clip: Option<f64>,
+    ) -> (M, f64) {
         // 1. The gradients by name and their global norm.
         let mut grads = grads_by_name(&model, grads);
-        let sq = grads.values().map(|g| g.clone().powi_scalar(2).sum()).reduce(|a, b| a + b);
+        let sq = grads
+            .values()
+            .map(|g| g.clone().powi_scalar(2).sum())
+            .reduce(|a, b| a + b);
         let norm = sq.map_or(0.0, |s| scalar(s).sqrt());
         let scale = match clip {
             Some(c) if norm > c && norm > 0.0 => c / norm,
@@ -91,11 +109,18 @@ impl AdamW {
             };
             let g = if scale != 1.0 { g * scale } else { g };
             let (m, v) = match moments.remove(name) {
-                Some((m, v)) => (m * b1 + g.clone() * (1.0 - b1), v * b2 + g.powi_scalar(2) * (1.0 - b2)),
+                Some((m, v)) => (
+                    m * b1 + g.clone() * (1.0 - b1),
+                    v * b2 + g.powi_scalar(2) * (1.0 - b2),
+                ),
                 None => (g.clone() * (1.0 - b1), g.powi_scalar(2) * (1.0 - b2)),
             };
             let update = (m.clone() / bc1) / ((v.clone() / bc2).sqrt() + eps);
-            let theta = if wd > 0.0 { theta.clone() - theta * (lr * wd) } else { theta };
+            let theta = if wd > 0.0 {
+                theta.clone() - theta * (lr * wd)
+            } else {
+                theta
+            };
             moments.insert(name.to_string(), (m, v));
             theta - update * lr
         });
@@ -109,7 +134,10 @@ impl AdamW {
             for (prefix, t) in [("adam_m", m), ("adam_v", v)] {
                 out.insert(
                     format!("{prefix}.{name}"),
-                    HostTensor { shape: t.dims().to_vec(), data: to_vec(t.clone()) },
+                    HostTensor {
+                        shape: t.dims().to_vec(),
+                        data: to_vec(t.clone()),
+                    },
                 );
             }
         }
@@ -117,14 +145,24 @@ impl AdamW {
     }
 
     /// Restores the state written by [`AdamW::state`].
-    pub fn restore(&mut self, step: u64, tensors: &BTreeMap<String, HostTensor>, device: &burn::tensor::Device) {
+    pub fn restore(
+        &mut self,
+        step: u64,
+        tensors: &BTreeMap<String, HostTensor>,
+        device: &burn::tensor::Device,
+    ) {
         self.step = step;
         self.moments.clear();
         for (key, m) in tensors {
-            let Some(name) = key.strip_prefix("adam_m.") else { continue };
+            let Some(name) = key.strip_prefix("adam_m.") else {
+                continue;
+            };
             if let Some(v) = tensors.get(&format!("adam_v.{name}")) {
                 let t = |h: &HostTensor| {
-                    Tensor::<1>::from_data(burn::tensor::TensorData::new(h.data.clone(), [h.data.len()]), device)
+                    Tensor::<1>::from_data(
+                        burn::tensor::TensorData::new(h.data.clone(), [h.data.len()]),
+                        device,
+                    )
                 };
                 self.moments.insert(name.to_string(), (t(m), t(v)));
             }

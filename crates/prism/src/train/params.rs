@@ -48,13 +48,22 @@ impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let t = param.val();
         let shape = t.dims().to_vec();
-        self.out.insert(self.path.joined(), HostTensor { shape, data: to_vec(t) });
+        self.out.insert(
+            self.path.joined(),
+            HostTensor {
+                shape,
+                data: to_vec(t),
+            },
+        );
     }
 }
 
 /// All float parameters of `module`, by path.
 pub fn host_params<M: Module>(module: &M) -> BTreeMap<String, HostTensor> {
-    let mut v = Collect { path: Path::default(), out: BTreeMap::new() };
+    let mut v = Collect {
+        path: Path::default(),
+        out: BTreeMap::new(),
+    };
     module.visit(&mut v);
     v.out
 }
@@ -79,7 +88,11 @@ pub fn grads_by_name<M: Module>(module: &M, grads: &Gradients) -> BTreeMap<Strin
             }
         }
     }
-    let mut v = V { path: Path::default(), grads, out: BTreeMap::new() };
+    let mut v = V {
+        path: Path::default(),
+        grads,
+        out: BTreeMap::new(),
+    };
     module.visit(&mut v);
     v.out
 }
@@ -103,7 +116,10 @@ pub fn grads_free_flat_params<M: Module>(module: &M) -> BTreeMap<String, Tensor<
             self.out.insert(self.path.joined(), t.reshape([-1]));
         }
     }
-    let mut v = V { path: Path::default(), out: BTreeMap::new() };
+    let mut v = V {
+        path: Path::default(),
+        out: BTreeMap::new(),
+    };
     module.visit(&mut v);
     v.out
 }
@@ -138,12 +154,18 @@ pub fn map_params<M: Module>(module: M, f: impl FnMut(&str, Tensor<1>) -> Tensor
             Param::from_mapped_value(id, new, mapper)
         }
     }
-    module.map(&mut Mapper { path: Path::default(), f })
+    module.map(&mut Mapper {
+        path: Path::default(),
+        f,
+    })
 }
 
 /// Host data as a flat tensor on the device of `like`.
 pub fn host_to_flat(t: &HostTensor, like: &Tensor<1>) -> Tensor<1> {
-    Tensor::from_data(TensorData::new(t.data.clone(), [t.data.len()]), &like.device())
+    Tensor::from_data(
+        TensorData::new(t.data.clone(), [t.data.len()]),
+        &like.device(),
+    )
 }
 
 #[cfg(test)]
@@ -170,7 +192,11 @@ mod tests {
         let p = host_params(&a);
         let total: usize = p.values().map(|t| t.data.len()).sum();
         assert_eq!(total, a.num_params(), "every parameter has its own name");
-        assert!(p.contains_key("down.0.blocks.0.res.conv1.weight"), "{:?}", p.keys().take(5).collect::<Vec<_>>());
+        assert!(
+            p.contains_key("down.0.blocks.0.res.conv1.weight"),
+            "{:?}",
+            p.keys().take(5).collect::<Vec<_>>()
+        );
         // Load a's weights into a freshly initialised b.
         let b = cfg.init(&device).unwrap();
         let b = map_params(b, |name, like| host_to_flat(&p[name], &like));

@@ -85,20 +85,36 @@ fn lr_at(cfg: &ExperimentConfig, step: u64) -> f64 {
 fn metadata(cfg: &ExperimentConfig, kind: &str, step: u64) -> HashMap<String, String> {
     HashMap::from([
         (FORMAT_KEY.to_string(), kind.to_string()),
-        ("prism_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-        ("config".to_string(), serde_json::to_string(cfg).expect("config serialises")),
+        (
+            "prism_version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "config".to_string(),
+            serde_json::to_string(cfg).expect("config serialises"),
+        ),
         ("step".to_string(), step.to_string()),
         ("seed".to_string(), cfg.train.seed.to_string()),
     ])
 }
 
-fn prefixed(prefix: &str, m: BTreeMap<String, super::HostTensor>) -> impl Iterator<Item = (String, super::HostTensor)> {
-    m.into_iter().map(move |(k, v)| (format!("{prefix}.{k}"), v))
+fn prefixed(
+    prefix: &str,
+    m: BTreeMap<String, super::HostTensor>,
+) -> impl Iterator<Item = (String, super::HostTensor)> {
+    m.into_iter()
+        .map(move |(k, v)| (format!("{prefix}.{k}"), v))
 }
 
-fn load_into<M: Module>(model: M, tensors: &BTreeMap<String, super::HostTensor>, path: &Path) -> Result<M> {
+fn load_into<M: Module>(
+    model: M,
+    tensors: &BTreeMap<String, super::HostTensor>,
+    path: &Path,
+) -> Result<M> {
     check_matches(path, tensors, &host_params(&model))?;
-    Ok(map_params(model, |name, like| host_to_flat(&tensors[name], &like)))
+    Ok(map_params(model, |name, like| {
+        host_to_flat(&tensors[name], &like)
+    }))
 }
 
 /// Loads an inference checkpoint (`model.safetensors`): the config from its metadata and the
@@ -111,10 +127,11 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(ExperimentConfig, Dif
             reason: "not a prism model file (use the run's model.safetensors)".into(),
         });
     }
-    let cfg: ExperimentConfig = serde_json::from_str(ck.meta("config", path)?).map_err(|e| Error::Checkpoint {
-        path: path.into(),
-        reason: format!("config metadata does not parse: {e}"),
-    })?;
+    let cfg: ExperimentConfig =
+        serde_json::from_str(ck.meta("config", path)?).map_err(|e| Error::Checkpoint {
+            path: path.into(),
+            reason: format!("config metadata does not parse: {e}"),
+        })?;
     let step = ck.meta_u64("step", path)?;
     let model = load_into(cfg.model.init(device)?, &ck.tensors, path)?;
     Ok((cfg, model, step))
@@ -130,38 +147,55 @@ struct State {
 fn save_all(cfg: &ExperimentConfig, dir: &Path, s: &State) -> Result<()> {
     let (opt_step, opt_state) = s.opt.state();
     let ema = host_params(&s.ema);
-    let mut all: BTreeMap<String, super::HostTensor> = prefixed("model", host_params(&s.model)).collect();
+    let mut all: BTreeMap<String, super::HostTensor> =
+        prefixed("model", host_params(&s.model)).collect();
     all.extend(prefixed("ema", ema.clone()));
     all.extend(opt_state);
     let mut meta = metadata(cfg, "prism-train-state", s.step);
     meta.insert("optimizer_step".into(), opt_step.to_string());
-    meta.insert("data_position".into(), (s.step * cfg.train.batch_size as u64).to_string());
+    meta.insert(
+        "data_position".into(),
+        (s.step * cfg.train.batch_size as u64).to_string(),
+    );
     checkpoint::save(&dir.join(STATE_FILE), &all, meta)?;
-    checkpoint::save(&dir.join(MODEL_FILE), &ema, metadata(cfg, "prism-model", s.step))
+    checkpoint::save(
+        &dir.join(MODEL_FILE),
+        &ema,
+        metadata(cfg, "prism-model", s.step),
+    )
 }
 
 fn restore(cfg: &ExperimentConfig, dir: &Path, device: &Device) -> Result<State> {
     let path = dir.join(STATE_FILE);
     let ck = checkpoint::load(&path)?;
     if ck.meta(FORMAT_KEY, &path)? != "prism-train-state" {
-        return Err(Error::Checkpoint { path: path.clone(), reason: "not a prism training state".into() });
+        return Err(Error::Checkpoint {
+            path: path.clone(),
+            reason: "not a prism training state".into(),
+        });
     }
-    let saved: ExperimentConfig = serde_json::from_str(ck.meta("config", &path)?).map_err(|e| Error::Checkpoint {
-        path: path.clone(),
-        reason: format!("config metadata does not parse: {e}"),
-    })?;
+    let saved: ExperimentConfig =
+        serde_json::from_str(ck.meta("config", &path)?).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            reason: format!("config metadata does not parse: {e}"),
+        })?;
     for (what, same) in [
         ("model", saved.model == cfg.model),
         ("process", saved.process == cfg.process),
         ("data", saved.data == cfg.data),
         ("objective", saved.objective == cfg.objective),
-        ("train.batch_size", saved.train.batch_size == cfg.train.batch_size),
+        (
+            "train.batch_size",
+            saved.train.batch_size == cfg.train.batch_size,
+        ),
         ("train.seed", saved.train.seed == cfg.train.seed),
     ] {
         if !same {
             return Err(Error::Config {
                 origin: Some(path.clone()),
-                reason: format!("the [{what}] settings differ from the run being resumed; resume with the same config"),
+                reason: format!(
+                    "the [{what}] settings differ from the run being resumed; resume with the same config"
+                ),
             });
         }
     }
@@ -169,19 +203,42 @@ fn restore(cfg: &ExperimentConfig, dir: &Path, device: &Device) -> Result<State>
     let model = load_into(cfg.model.init(device)?, &ck.with_prefix("model"), &path)?;
     let ema = load_into(model.valid(), &ck.with_prefix("ema"), &path)?;
     let mut opt = AdamW::new(cfg.train.adamw.clone());
-    let opt_tensors: BTreeMap<_, _> =
-        ck.tensors.iter().filter(|(k, _)| k.starts_with("adam_")).map(|(k, v)| (k.clone(), v.clone())).collect();
-    opt.restore(ck.meta_u64("optimizer_step", &path)?, &opt_tensors, &device.clone().inner());
-    Ok(State { model, ema, opt, step })
+    let opt_tensors: BTreeMap<_, _> = ck
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("adam_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    opt.restore(
+        ck.meta_u64("optimizer_step", &path)?,
+        &opt_tensors,
+        &device.clone().inner(),
+    );
+    Ok(State {
+        model,
+        ema,
+        opt,
+        step,
+    })
 }
 
 /// Writes a sample grid from the EMA model (fixed seed, labels cycling through the classes).
-pub fn write_grid(cfg: &ExperimentConfig, process: &Process, ema: &DiffusionModel, path: &Path) -> Result<()> {
+pub fn write_grid(
+    cfg: &ExperimentConfig,
+    process: &Process,
+    ema: &DiffusionModel,
+    path: &Path,
+) -> Result<()> {
     let n = cfg.sample.num;
     let classes = ema.net.num_classes();
     let labels = (classes > 0).then(|| (0..n).map(|i| (i % classes) as i64).collect());
     let device = ema.devices().first().cloned().unwrap_or_default();
-    let shape = [n, cfg.data.channels, cfg.data.image_size, cfg.data.image_size];
+    let shape = [
+        n,
+        cfg.data.channels,
+        cfg.data.image_size,
+        cfg.data.image_size,
+    ];
     let images = crate::sample::generate(
         ema,
         process,
@@ -195,7 +252,11 @@ pub fn write_grid(cfg: &ExperimentConfig, process: &Process, ema: &DiffusionMode
         &device,
         &mut |_, _| {},
     )?;
-    let cols = if classes > 0 { classes } else { (n as f64).sqrt().ceil() as usize };
+    let cols = if classes > 0 {
+        classes
+    } else {
+        (n as f64).sqrt().ceil() as usize
+    };
     crate::image::save_png(&crate::image::grid(images, cols)?, path)
 }
 
@@ -208,7 +269,14 @@ fn write_loss_plot(dir: &Path) -> Result<()> {
         label: "training loss".into(),
         points: lines.iter().map(|l| (l.step as f64, l.loss)).collect(),
     };
-    crate::plot::line_plot(&dir.join("loss.png"), "training loss", "step", "loss", &[series], true)
+    crate::plot::line_plot(
+        &dir.join("loss.png"),
+        "training loss",
+        "step",
+        "loss",
+        &[series],
+        true,
+    )
 }
 
 /// The backend seed for weight initialisation (separate from the per-step streams).
@@ -249,16 +317,27 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         let model = cfg.model.init(&device)?;
         let ema = model.valid();
         std::fs::remove_file(&metrics_path).ok();
-        State { model, ema, opt: AdamW::new(cfg.train.adamw.clone()), step: 0 }
+        State {
+            model,
+            ema,
+            opt: AdamW::new(cfg.train.adamw.clone()),
+            step: 0,
+        }
     };
     crate::fsutil::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
 
     let t = &cfg.train;
     let end = opts.stop_after.map_or(t.steps, |s| s.min(t.steps));
-    let bar = if opts.progress { ProgressBar::new(t.steps) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(t.steps)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} ETA {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} ETA {eta}",
+        )
+        .expect("valid template"),
     );
     bar.set_position(state.step);
 
@@ -302,7 +381,14 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         let raw = state.model.raw(z.clone(), &levels, labels);
         let loss = cfg.objective.weighting.loss(
             state.model.parameterization(),
-            LossInputs { raw, z, x0, eps, levels: &levels, dlog_snr_dt: &dlog },
+            LossInputs {
+                raw,
+                z,
+                x0,
+                eps,
+                levels: &levels,
+                dlog_snr_dt: &dlog,
+            },
         );
         // 4. Update and average.
         let grads = loss.backward();
@@ -327,7 +413,11 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         window.2 += 1;
         bar.set_position(state.step);
         let ips = window.2 as f64 * b as f64 / window.3.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!("loss {:.4} {:.1} img/s", window.0 / window.2 as f64, ips));
+        bar.set_message(format!(
+            "loss {:.4} {:.1} img/s",
+            window.0 / window.2 as f64,
+            ips
+        ));
         let done = state.step == end;
         if state.step % t.log_every.max(1) == 0 || done {
             last_loss = window.0 / window.2 as f64;
@@ -349,7 +439,12 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         }
         if opts.pictures && !done && t.sample_every > 0 && state.step % t.sample_every == 0 {
             bar.suspend(|| -> Result<()> {
-                write_grid(cfg, &process, &state.ema, &dir.join(format!("samples/step_{:06}.png", state.step)))?;
+                write_grid(
+                    cfg,
+                    &process,
+                    &state.ema,
+                    &dir.join(format!("samples/step_{:06}.png", state.step)),
+                )?;
                 write_loss_plot(dir)
             })?;
         }

@@ -5,8 +5,8 @@
 //! exceeds `max_scores` elements per chunk (batch × heads × chunk × tokens).
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::GroupNorm;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
@@ -14,6 +14,26 @@ use super::init_group_norm;
 
 /// Upper bound on the elements of one attention score block.
 const MAX_SCORES: usize = 1 << 24;
+
+/// `softmax(q kᵀ) v` for `[B, heads, N, d]` inputs (q already scaled), computed over chunks of
+/// queries so that no score block exceeds `max_scores` elements.
+pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, max_scores: usize) -> Tensor<4> {
+    let [b, heads, n, _] = q.dims();
+    let kt = k.swap_dims(2, 3);
+    let chunk = (max_scores / (b * heads * n).max(1)).clamp(1, n);
+    if chunk >= n {
+        return softmax(q.matmul(kt), 3).matmul(v);
+    }
+    let parts = (0..n)
+        .step_by(chunk)
+        .map(|start| {
+            let len = chunk.min(n - start);
+            let qc = q.clone().narrow(2, start, len);
+            softmax(qc.matmul(kt.clone()), 3).matmul(v.clone())
+        })
+        .collect();
+    Tensor::cat(parts, 2)
+}
 
 /// See the module docs.
 #[derive(Module, Debug)]
@@ -49,22 +69,30 @@ impl AttentionBlock {
                 .swap_dims(2, 3)
         };
         let (q, k, v) = (split(0) * (1.0 / (d as f64).sqrt()), split(1), split(2));
-        let kt = k.swap_dims(2, 3);
-        let chunk = (MAX_SCORES / (b * heads * n).max(1)).clamp(1, n);
-        let out = if chunk >= n {
-            softmax(q.matmul(kt), 3).matmul(v)
-        } else {
-            let parts = (0..n)
-                .step_by(chunk)
-                .map(|start| {
-                    let len = chunk.min(n - start);
-                    let qc = q.clone().narrow(2, start, len);
-                    softmax(qc.matmul(kt.clone()), 3).matmul(v.clone())
-                })
-                .collect();
-            Tensor::cat(parts, 2)
-        };
+        let out = attention(q, k, v, MAX_SCORES);
         let out = out.swap_dims(2, 3).reshape([b, c, h, w]);
         x + self.proj.forward(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{normal, to_vec};
+    use rand::SeedableRng;
+
+    #[test]
+    fn chunked_attention_equals_full_attention() {
+        let device = Device::flex();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let q = normal([2, 2, 50, 8], &mut rng, &device);
+        let k = normal([2, 2, 50, 8], &mut rng, &device);
+        let v = normal([2, 2, 50, 8], &mut rng, &device);
+        let full = to_vec(attention(q.clone(), k.clone(), v.clone(), usize::MAX));
+        // 2·2·7·50 scores per chunk: chunks of 7 queries, the last one shorter
+        let chunked = to_vec(attention(q, k, v, 2 * 2 * 7 * 50));
+        for (a, b) in full.iter().zip(&chunked) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 }

