@@ -129,3 +129,89 @@ fn forward_strip_is_written() {
     assert_eq!((strip.width(), strip.height()), (5 * 34 + 2, 36));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A tiny config on the bundled data, for tests that really train.
+fn tiny_config(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(root().join("configs/fashion-mnist-cond.toml"))
+        .unwrap()
+        .replace(
+            "path = \"data/fashion-mnist/",
+            &format!(
+                "limit = 300\npath = \"{}/data/fashion-mnist/",
+                root().display()
+            ),
+        )
+        .replace("image_size = 32", "image_size = 16")
+        .replace("fit = \"pad\"", "fit = \"resize\"")
+        .replace("held_out = 1000", "held_out = 50")
+        .replace("base_channels = 32", "base_channels = 16")
+        .replace("channel_mults = [1, 2, 2]", "channel_mults = [1, 2]")
+        .replace("attention_levels = [2]", "attention_levels = [1]")
+        .replace("head_channels = 32", "head_channels = 16")
+        .replace("norm_groups = 8", "norm_groups = 4")
+        .replace("steps = 900", &format!("steps = {steps}"))
+        .replace("batch_size = 32", "batch_size = 4")
+        .replace("log_every = 25", "log_every = 1")
+        .replace("num = 50", "num = 4")
+        .replace("steps = 25", "steps = 2");
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Ctrl-C (SIGINT) stops after the current step, saves, exits with 130; `--resume` then finishes.
+#[test]
+fn ctrl_c_saves_and_resume_finishes() {
+    let dir = std::env::temp_dir().join(format!("prism-ctrlc-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = tiny_config(&dir, 100_000);
+    let run = dir.join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args([
+            "train",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = run.join("metrics.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(start.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{e}");
+    assert!(e.contains("--resume") && !e.contains("panicked"), "{e}");
+    let state = run.join("train_state.safetensors");
+    let st = safetensors::SafeTensors::read_metadata(&std::fs::read(&state).unwrap())
+        .unwrap()
+        .1;
+    let step: u64 = st.metadata().as_ref().unwrap()["step"].parse().unwrap();
+    assert!(step >= 2);
+
+    let o = prism(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--resume",
+        run.to_str().unwrap(),
+        "--steps",
+        &(step + 2).to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("samples.png").exists() && run.join("loss.png").exists());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -71,17 +71,7 @@ pub fn load_image(
 ) -> Result<Tensor<4>> {
     let img = crate::data::open_image(path, background)?;
     let img = crate::data::fit_to_size(&img, size, fit, background);
-    let mut data = Vec::with_capacity(channels * size * size);
-    for ch in 0..channels {
-        for p in img.pixels() {
-            let v = if channels == 1 {
-                (p.0[0] as f32 * 299.0 + p.0[1] as f32 * 587.0 + p.0[2] as f32 * 114.0) / 1000.0
-            } else {
-                p.0[ch] as f32
-            };
-            data.push(v / 127.5 - 1.0);
-        }
-    }
+    let data = crate::data::planes(&img, channels);
     Ok(Tensor::from_data(
         TensorData::new(data, [1, channels, size, size]),
         device,

@@ -38,6 +38,23 @@ fn to_unit(v: u8) -> f32 {
     v as f32 / 127.5 - 1.0
 }
 
+/// An RGB image as `channels` planes in `[-1, 1]`: RGB, or grey by ITU-R BT.601 luma (as PIL's
+/// `convert("L")`).
+pub fn planes(img: &RgbImage, channels: usize) -> Vec<f32> {
+    if channels == 1 {
+        img.pixels()
+            .map(|p| {
+                let [r, g, b] = p.0;
+                (r as f32 * 299.0 + g as f32 * 587.0 + b as f32 * 114.0) / 1000.0 / 127.5 - 1.0
+            })
+            .collect()
+    } else {
+        (0..3)
+            .flat_map(|c| img.pixels().map(move |p| to_unit(p.0[c])))
+            .collect()
+    }
+}
+
 impl Dataset {
     fn empty(cfg: &DataConfig, stored: usize) -> Self {
         Self {
@@ -52,22 +69,7 @@ impl Dataset {
     }
 
     fn push_rgb(&mut self, img: &RgbImage) {
-        let s = self.stored;
-        if self.channels == 1 {
-            self.pixels.extend(img.pixels().map(|p| {
-                let [r, g, b] = p.0;
-                // ITU-R BT.601 luma, as PIL's convert("L")
-                let y = (r as f32 * 299.0 + g as f32 * 587.0 + b as f32 * 114.0) / 1000.0;
-                y / 127.5 - 1.0
-            }));
-        } else {
-            for c in 0..3 {
-                self.pixels.extend((0..s * s).map(|i| {
-                    let p = img.get_pixel((i % s) as u32, (i / s) as u32);
-                    to_unit(p.0[c])
-                }));
-            }
-        }
+        self.pixels.extend(planes(img, self.channels));
     }
 
     /// Grey images (`n` of `h × w` bytes) fitted to the configured size.

@@ -6,7 +6,7 @@ mod folder;
 mod idx;
 mod transform;
 
-pub use dataset::{Batch, Dataset};
+pub use dataset::{Batch, Dataset, planes};
 pub use folder::{open_image, read_folder};
 pub use idx::{read_idx_images, read_idx_labels};
 pub use transform::{Fit, fit_to_size, hflip};
