@@ -166,9 +166,22 @@ pub struct EvalArgs {
     /// Data to evaluate on (default: the held-out split of the model's own data).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Held-out images to use.
+    /// Comma-separated metrics: mse (held-out denoising error), bpd (bits/dim), swd (multi-scale
+    /// sliced Wasserstein distance of generated samples, with the real-vs-real floor).
+    #[arg(long, default_value = "mse,bpd,swd")]
+    pub metrics: String,
+    /// Held-out images to use (and samples to generate for swd).
     #[arg(long, default_value_t = 500)]
     pub num: usize,
+    /// Sampling steps for generated metrics.
+    #[arg(long, default_value_t = 25)]
+    pub steps: usize,
+    /// Sampler for generated metrics.
+    #[arg(long, default_value = "dpmpp-2m")]
+    pub sampler: String,
+    /// Classifier-free guidance weight for generated metrics (default: the model's config).
+    #[arg(long)]
+    pub guidance: Option<f64>,
     /// Monte Carlo time draws per image for bits/dim.
     #[arg(long, default_value_t = 16)]
     pub draws: usize,
