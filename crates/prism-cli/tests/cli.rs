@@ -167,7 +167,7 @@ fn ctrl_c_saves_and_resume_finishes() {
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = tiny_config(&dir, 100_000);
     let run = dir.join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prism"))
+    let child = Command::new(env!("CARGO_BIN_EXE_prism"))
         .args([
             "train",
             "--quiet",
