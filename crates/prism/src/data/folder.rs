@@ -105,3 +105,53 @@ impl DataConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(path: &Path, channels: usize) -> DataConfig {
+        DataConfig {
+            path: path.into(),
+            image_size: 4,
+            channels,
+            fit: Fit::Resize,
+            background: [255, 0, 0],
+            held_out: 0,
+            load_size: None,
+            random_flip: false,
+            limit: 0,
+        }
+    }
+
+    #[test]
+    fn class_folders_label_images_and_alpha_is_composited() {
+        let dir = std::env::temp_dir().join(format!("prism-folder-{}", std::process::id()));
+        for (class, colour) in [("a_cats", [0u8, 0, 255, 0]), ("b_dogs", [0, 255, 0, 255])] {
+            std::fs::create_dir_all(dir.join(class)).unwrap();
+            for i in 0..2 {
+                image::RgbaImage::from_pixel(8, 6, image::Rgba(colour))
+                    .save(dir.join(class).join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        let set = read_folder(&dir, &cfg(&dir, 3)).unwrap();
+        assert_eq!((set.len(), set.num_classes()), (4, 2));
+        assert_eq!(set.labels().unwrap(), &[0, 0, 1, 1]);
+        let mut rng = rand::rng();
+        let b = set.batch(&[0, 2], &mut rng, &burn::tensor::Device::flex());
+        let v = crate::tensor::to_vec(b.images);
+        // image 0 is fully transparent → the red background; image 2 is opaque green
+        assert_eq!(&v[0..1], &[1.0]); // R plane of image 0
+        assert_eq!(v[16], -1.0); // G plane of image 0
+        assert_eq!(v[48 + 16], 1.0); // G plane of image 2
+        // grey conversion of the background red: luma 0.299·255
+        let grey = read_folder(&dir, &cfg(&dir, 1)).unwrap();
+        let g = crate::tensor::to_vec(
+            grey.batch(&[0], &mut rng, &burn::tensor::Device::flex())
+                .images,
+        );
+        assert!((g[0] - (0.299 * 255.0 / 127.5 - 1.0)).abs() < 1e-5);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
