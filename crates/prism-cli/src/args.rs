@@ -182,8 +182,8 @@ pub struct EvalArgs {
     /// Classifier-free guidance weight for generated metrics (default: the model's config).
     #[arg(long)]
     pub guidance: Option<f64>,
-    /// Monte Carlo time draws per image for bits/dim.
-    #[arg(long, default_value_t = 16)]
+    /// Monte Carlo logSNR draws per image for bits/dim.
+    #[arg(long, default_value_t = 32)]
     pub draws: usize,
     /// LogSNR of the bits/dim decoder (the ELBO's end point; at most the schedule's λ(0)).
     #[arg(long, default_value_t = 12.0, allow_hyphen_values = true)]

@@ -63,7 +63,7 @@ fn discretised_gaussian_nll(x: f64, mu: f64, s: f64) -> f64 {
 pub struct BpdOptions {
     /// Held-out images to use (the first ones).
     pub images: usize,
-    /// Monte Carlo time draws per image.
+    /// Monte Carlo logSNR draws per image.
     pub draws: usize,
     /// The decoder's logSNR `λ_0` (clamped to the schedule's range); `None`: the schedule's `λ(0)`.
     pub logsnr_max: Option<f64>,
@@ -75,7 +75,7 @@ impl Default for BpdOptions {
     fn default() -> Self {
         Self {
             images: 500,
-            draws: 16,
+            draws: 32,
             logsnr_max: Some(12.0),
             seed: 0,
         }
