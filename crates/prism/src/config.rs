@@ -1,7 +1,7 @@
 //! The experiment configuration: one TOML file with `[data]`, `[process]`, `[model]`,
 //! `[objective]`, `[train]` and `[sample]` tables. Unknown keys are errors that name the key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -213,16 +213,5 @@ impl ExperimentConfig {
             ));
         }
         Ok(())
-    }
-
-    /// The data path resolved against `base` when relative and not found as given.
-    pub fn resolve_data_path(&mut self, base: &Path) {
-        let p: &PathBuf = &self.data.path;
-        if p.is_relative() && !p.exists() {
-            let candidate = base.join(p);
-            if candidate.exists() {
-                self.data.path = candidate;
-            }
-        }
     }
 }
