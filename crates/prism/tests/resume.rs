@@ -100,20 +100,17 @@ fn model_file_loads_and_samples() {
         .with_prefix("ema");
     assert_eq!(host_params(&model), ema);
     let process = loaded_cfg.process.build().unwrap();
-    let imgs = prism::sample::generate(
-        &model,
-        &process,
-        prism::sample::SamplerKind::DpmPp2m,
-        3,
-        [2, 1, 16, 16],
-        Some(vec![0, 1]),
-        2.0,
-        true,
-        0,
-        &device,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let request = prism::sample::Generate {
+        kind: prism::sample::SamplerKind::DpmPp2m,
+        steps: 3,
+        shape: [2, 1, 16, 16],
+        labels: Some(vec![0, 1]),
+        guidance: 2.0,
+        clip_x0: true,
+        seed: 0,
+    };
+    let imgs =
+        prism::sample::generate(&model, &process, &request, &device, &mut |_, _| {}).unwrap();
     assert_eq!(imgs.dims(), [2, 1, 16, 16]);
     std::fs::remove_dir_all(&dir).ok();
 }

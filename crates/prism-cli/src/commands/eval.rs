@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use prism::data::Dataset;
 use prism::eval::{BpdOptions, Planes, SwdOptions, bits_per_dim, denoise_mse, swd};
-use prism::sample::{SamplerKind, generate};
+use prism::sample::{Generate, SamplerKind};
 use prism::train::load_model;
 use rand::SeedableRng;
 use serde_json::json;
@@ -134,21 +134,16 @@ pub fn run(a: EvalArgs) -> Result<()> {
             cfg.data.image_size,
             cfg.data.image_size,
         ];
-        let bar = super::progress(a.steps as u64, "sampling");
-        let samples = generate(
-            &model,
-            &process,
+        let request = Generate {
             kind,
-            a.steps,
+            steps: a.steps,
             shape,
             labels,
             guidance,
-            cfg.sample.clip_x0,
-            a.seed,
-            &device,
-            &mut |i, _| bar.set_position(i as u64),
-        )?;
-        bar.finish_and_clear();
+            clip_x0: cfg.sample.clip_x0,
+            seed: a.seed,
+        };
+        let samples = super::generate_with_progress(&model, &process, &request, &device)?;
         let o = SwdOptions {
             seed: a.seed,
             ..SwdOptions::default()

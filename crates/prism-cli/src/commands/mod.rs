@@ -32,3 +32,18 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     );
     bar
 }
+
+/// Runs `request` with a progress bar.
+pub fn generate_with_progress(
+    model: &prism::denoiser::DiffusionModel,
+    process: &prism::process::Process,
+    request: &prism::sample::Generate,
+    device: &burn::tensor::Device,
+) -> Result<burn::tensor::Tensor<4>> {
+    let bar = progress(request.steps as u64, "sampling");
+    let images = prism::sample::generate(model, process, request, device, &mut |i, _| {
+        bar.set_position(i as u64)
+    })?;
+    bar.finish_and_clear();
+    Ok(images)
+}

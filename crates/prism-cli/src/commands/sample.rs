@@ -1,7 +1,7 @@
 //! `prism sample`.
 
 use anyhow::{Context, Result, bail};
-use prism::sample::{SamplerKind, generate};
+use prism::sample::{Generate, SamplerKind};
 use prism::train::load_model;
 
 use crate::args::SampleArgs;
@@ -43,21 +43,16 @@ pub fn run(a: SampleArgs) -> Result<()> {
         a.steps,
         a.seed
     );
-    let bar = super::progress(a.steps as u64, "sampling");
-    let images = generate(
-        &model,
-        &process,
+    let request = Generate {
         kind,
-        a.steps,
+        steps: a.steps,
         shape,
         labels,
         guidance,
-        !a.no_clip,
-        a.seed,
-        &device,
-        &mut |i, _| bar.set_position(i as u64),
-    )?;
-    bar.finish_and_clear();
+        clip_x0: !a.no_clip,
+        seed: a.seed,
+    };
+    let images = super::generate_with_progress(&model, &process, &request, &device)?;
     let cols = a.cols.unwrap_or(if classes > 0 && a.class.is_none() {
         classes
     } else {

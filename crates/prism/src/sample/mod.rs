@@ -142,19 +142,32 @@ pub fn sample<R: Rng + ?Sized>(
     }
 }
 
-/// Draws `labels.len()` (or `num`) images from `model`: prior noise from `seed`, then `kind` for
-/// `steps` evaluations, with classifier-free guidance when `guidance ≠ 1` and labels are given.
-#[allow(clippy::too_many_arguments)]
+/// What to draw: `shape[0]` images with `kind` for `steps` evaluations from prior noise seeded by
+/// `seed`; class-conditional models take `labels` (one per image), with classifier-free guidance
+/// when `guidance ≠ 1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generate {
+    /// Sampler.
+    pub kind: SamplerKind,
+    /// Network evaluations.
+    pub steps: usize,
+    /// `[N, C, H, W]`.
+    pub shape: [usize; 4],
+    /// Class per image (`None`: unconditional).
+    pub labels: Option<Vec<i64>>,
+    /// Guidance weight (1: none).
+    pub guidance: f64,
+    /// Clip `x̂` to `[-1, 1]`.
+    pub clip_x0: bool,
+    /// Seed of the prior noise and the sampler's noise.
+    pub seed: u64,
+}
+
+/// Draws images from `model` as described by `request`.
 pub fn generate(
     model: &crate::denoiser::DiffusionModel,
     process: &Process,
-    kind: SamplerKind,
-    steps: usize,
-    shape: [usize; 4],
-    labels: Option<Vec<i64>>,
-    guidance: f64,
-    clip_x0: bool,
-    seed: u64,
+    request: &Generate,
     device: &burn::tensor::Device,
     on_step: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor<4>> {
@@ -162,21 +175,23 @@ pub fn generate(
     use burn::tensor::{Int, TensorData};
     use rand::SeedableRng;
 
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let z1 = process.prior(normal(shape, &mut rng, device));
-    let label_tensor = labels.map(|l| {
+    let r = request;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(r.seed);
+    let z1 = process.prior(normal(r.shape, &mut rng, device));
+    let label_tensor = r.labels.clone().map(|l| {
         let n = l.len();
         Tensor::<1, Int>::from_data(TensorData::new(l, [n]), device)
     });
+    let clip_x0 = r.clip_x0;
     match label_tensor {
-        Some(labels) if guidance != 1.0 => {
+        Some(labels) if r.guidance != 1.0 => {
             let d = GuidedDenoiser {
                 model,
                 labels,
-                guidance,
+                guidance: r.guidance,
                 clip_x0,
             };
-            sample(process, &d, kind, steps, z1, &mut rng, on_step)
+            sample(process, &d, r.kind, r.steps, z1, &mut rng, on_step)
         }
         labels => {
             let d = ModelDenoiser {
@@ -184,7 +199,7 @@ pub fn generate(
                 labels,
                 clip_x0,
             };
-            sample(process, &d, kind, steps, z1, &mut rng, on_step)
+            sample(process, &d, r.kind, r.steps, z1, &mut rng, on_step)
         }
     }
 }

@@ -239,19 +239,16 @@ pub fn write_grid(
         cfg.data.image_size,
         cfg.data.image_size,
     ];
-    let images = crate::sample::generate(
-        ema,
-        process,
-        cfg.sample.sampler,
-        cfg.sample.steps,
+    let request = crate::sample::Generate {
+        kind: cfg.sample.sampler,
+        steps: cfg.sample.steps,
         shape,
         labels,
-        cfg.sample.guidance,
-        cfg.sample.clip_x0,
-        cfg.train.seed ^ 0x5eed,
-        &device,
-        &mut |_, _| {},
-    )?;
+        guidance: cfg.sample.guidance,
+        clip_x0: cfg.sample.clip_x0,
+        seed: cfg.train.seed ^ 0x5eed,
+    };
+    let images = crate::sample::generate(ema, process, &request, &device, &mut |_, _| {})?;
     let cols = if classes > 0 {
         classes
     } else {
