@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/bench
-cargo bench -p prism --bench unet -- --noplot 2>&1 | tee target/bench/prism.txt | grep -E "^unet/|time:|thrpt:"
+cargo bench --profile release -p prism --bench unet -- --noplot 2>&1 | tee target/bench/prism.txt | grep -E "^unet/|time:|thrpt:"
 for preset in fmnist bench; do
   tools/.venv/bin/python tools/bench_torch.py --preset "$preset" --warmup 2 --iters 10 --threads 2 \
     --json "target/bench/torch-$preset.json"

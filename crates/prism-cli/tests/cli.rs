@@ -149,7 +149,7 @@ fn tiny_config(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
         .replace("attention_levels = [2]", "attention_levels = [1]")
         .replace("head_channels = 32", "head_channels = 16")
         .replace("norm_groups = 8", "norm_groups = 4")
-        .replace("steps = 900", &format!("steps = {steps}"))
+        .replace("steps = 800", &format!("steps = {steps}"))
         .replace("batch_size = 32", "batch_size = 4")
         .replace("log_every = 25", "log_every = 1")
         .replace("num = 50", "num = 4")

@@ -2,7 +2,8 @@
 //! autodiff), at the Fashion-MNIST preset's size and at the 7.3 M-parameter `bench` size.
 //! `tools/bench_torch.py` measures the same architectures in PyTorch; see BENCHMARKS.md.
 //!
-//! Run: `cargo bench -p prism --bench unet`
+//! Run: `cargo bench --profile release -p prism --bench unet` (the release profile shares the
+//! test build; the default `bench` profile would rebuild every dependency).
 
 use burn::module::Module;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -272,7 +272,7 @@ fn write_loss_plot(dir: &Path) -> Result<()> {
         "step",
         "loss",
         &[series],
-        true,
+        false,
     )
 }
 
