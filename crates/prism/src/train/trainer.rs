@@ -277,7 +277,7 @@ fn write_loss_plot(dir: &Path) -> Result<()> {
 }
 
 /// The backend seed for weight initialisation (separate from the per-step streams).
-fn t_seed_for_init(seed: u64) -> u64 {
+fn init_seed(seed: u64) -> u64 {
     seed ^ 0xA5A5_5A5A_0F0F_F0F0
 }
 
@@ -310,7 +310,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         metrics::truncate_after(&metrics_path, s.step)?;
         s
     } else {
-        device.seed(t_seed_for_init(cfg.train.seed));
+        device.seed(init_seed(cfg.train.seed));
         let model = cfg.model.init(&device)?;
         let ema = model.valid();
         std::fs::remove_file(&metrics_path).ok();
