@@ -22,8 +22,10 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Picture of the forward process: one image corrupted at several times.
     Forward(ForwardArgs),
-    /// Held-out evaluation of a trained model: denoising error and bits/dim.
+    /// Evaluate a trained model: denoising error, bits/dim, SWD, KID, FID, precision/recall.
     Eval(EvalArgs),
+    /// Train the feature classifier that KID/FID/precision-recall use on a labelled data set.
+    Classifier(ClassifierArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,9 +169,18 @@ pub struct EvalArgs {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Comma-separated metrics: mse (held-out denoising error), bpd (bits/dim), swd (multi-scale
-    /// sliced Wasserstein distance of generated samples, with the real-vs-real floor).
+    /// sliced Wasserstein distance of generated samples), kid, fid, pr (precision/recall, k = 3) on
+    /// the features of --features. Sample metrics print the real-vs-real floor beside them.
     #[arg(long, default_value = "mse,bpd,swd")]
     pub metrics: String,
+    /// Feature network for kid/fid/pr: a classifier from `prism classifier` (the Fashion-MNIST one
+    /// ships as checkpoints/fashion-mnist-classifier/classifier.safetensors), or Inception-v3
+    /// weights in the pytorch-fid layout as safetensors.
+    #[arg(long)]
+    pub features: Option<PathBuf>,
+    /// KID subsets (each of min(1000, N) images).
+    #[arg(long, default_value_t = 100)]
+    pub kid_subsets: usize,
     /// Held-out images to use (and samples to generate for swd).
     #[arg(long, default_value_t = 500)]
     pub num: usize,
@@ -194,4 +205,42 @@ pub struct EvalArgs {
     /// Write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClassifierArgs {
+    /// Labelled training images (IDX with its labels file beside it), e.g. the 60k Fashion-MNIST
+    /// training set from `tools/fetch_data.sh fashion-mnist`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Labelled test images.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Output file.
+    #[arg(
+        long,
+        default_value = "checkpoints/fashion-mnist-classifier/classifier.safetensors"
+    )]
+    pub out: PathBuf,
+    /// Side length the images are padded (or resized) to; match the diffusion model's data.
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
+    /// 1 (grey) or 3 (RGB).
+    #[arg(long, default_value_t = 1)]
+    pub channels: usize,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Peak learning rate (warm-up then cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }

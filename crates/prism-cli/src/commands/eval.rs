@@ -1,9 +1,13 @@
 //! `prism eval`: held-out denoising error against the best constant predictor, bits/dim, and the
-//! multi-scale SWD of generated samples against held-out images (with the real-vs-real floor).
+//! sample metrics — multi-scale SWD, KID, FID and precision/recall of generated samples against
+//! held-out images, each with its real-vs-real floor (held-out against training images).
 
 use anyhow::{Context, Result, bail};
 use prism::data::Dataset;
-use prism::eval::{BpdOptions, Planes, SwdOptions, bits_per_dim, denoise_mse, swd};
+use prism::eval::{
+    BpdOptions, FeatureNet, Features, KidOptions, Planes, SwdOptions, bits_per_dim, denoise_mse,
+    extract, fid, kid, load_feature_net, precision_recall, swd,
+};
 use prism::sample::{Generate, SamplerKind};
 use prism::train::load_model;
 use rand::SeedableRng;
@@ -11,12 +15,17 @@ use serde_json::json;
 
 use crate::args::EvalArgs;
 
-/// The first `n` images of a set as host planes.
-fn first_images(set: &Dataset, n: usize, device: &burn::tensor::Device) -> Vec<Planes> {
+/// The first `n` images of a set (no flips or random crops: the set is an evaluation split).
+fn first_batch(set: &Dataset, n: usize, device: &burn::tensor::Device) -> burn::tensor::Tensor<4> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let idx: Vec<usize> = (0..n.min(set.len())).collect();
-    to_planes(set.batch(&idx, &mut rng, device).images)
+    set.batch(&idx, &mut rng, device).images
 }
+
+const METRICS: [&str; 6] = ["mse", "bpd", "swd", "kid", "fid", "pr"];
+const FEATURE_METRICS: [&str; 3] = ["kid", "fid", "pr"];
+/// Images per feature-network batch.
+const FEATURE_BATCH: usize = 50;
 
 fn to_planes(images: burn::tensor::Tensor<4>) -> Vec<Planes> {
     let [b, c, h, w] = images.dims();
@@ -48,14 +57,30 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .collect();
-    if let Some(bad) = metrics.iter().find(|m| !["mse", "bpd", "swd"].contains(m)) {
-        bail!("--metrics: unknown metric '{bad}' (known: mse, bpd, swd)");
+    if let Some(bad) = metrics.iter().find(|m| !METRICS.contains(m)) {
+        bail!(
+            "--metrics: unknown metric '{bad}' (known: {})",
+            METRICS.join(", ")
+        );
     }
-    let kind: SamplerKind = a.sampler.parse()?;
+    let wants_features = metrics.iter().any(|m| FEATURE_METRICS.contains(m));
     let device = prism::default_device();
+    let features: Option<Box<dyn FeatureNet>> = match (&a.features, wants_features) {
+        (Some(path), true) => Some(
+            load_feature_net(path, &device)
+                .with_context(|| format!("loading the feature network '{}'", path.display()))?,
+        ),
+        (None, true) => bail!(
+            "kid, fid and pr need --features FILE: a classifier from `prism classifier` (for \
+             Fashion-MNIST: checkpoints/fashion-mnist-classifier/classifier.safetensors) or \
+             Inception-v3 weights in the pytorch-fid layout as safetensors"
+        ),
+        _ => None,
+    };
+    let kind: SamplerKind = a.sampler.parse()?;
     let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
-    if let Some(p) = a.data {
+    if let Some(p) = a.data.clone() {
         cfg.data.path = p;
     }
     let data = cfg.data.load()?;
@@ -124,7 +149,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         report["bits_per_dim"] = json!({"mean": b.bpd, "stderr": b.stderr, "draws": a.draws, "logsnr_max": a.logsnr_max,
             "prior": b.prior, "reconstruction": b.reconstruction, "diffusion": b.diffusion});
     }
-    if metrics.contains(&"swd") {
+    let wants_samples = metrics
+        .iter()
+        .any(|m| *m == "swd" || FEATURE_METRICS.contains(m));
+    if wants_samples {
         let classes = model.net.num_classes();
         let labels = (classes > 0).then(|| (0..n).map(|i| (i % classes) as i64).collect());
         let guidance = a.guidance.unwrap_or(cfg.sample.guidance);
@@ -144,22 +172,100 @@ pub fn run(a: EvalArgs) -> Result<()> {
             seed: a.seed,
         };
         let samples = super::generate_with_progress(&model, &process, &request, &device)?;
-        let o = SwdOptions {
-            seed: a.seed,
-            ..SwdOptions::default()
-        };
-        let real = first_images(&held_out, n, &device);
-        let floor = swd(&real, &first_images(&train_set, n, &device), &o)?;
-        let generated = swd(&real, &to_planes(samples), &o)?;
-        print_swd(&format!("SWD ×10³ ({kind}, {} steps)", a.steps), &generated);
-        print_swd("SWD ×10³ real vs real", &floor);
-        report["swd"] = json!({"samples": n, "sampler": kind.to_string(), "steps": a.steps, "guidance": guidance,
-            "resolutions": generated.resolutions, "per_level": generated.per_level, "mean": generated.mean,
-            "real_vs_real": {"per_level": floor.per_level, "mean": floor.mean}});
+        let real = first_batch(&held_out, n, &device);
+        let other = first_batch(&train_set, n, &device);
+        report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps,
+            "guidance": guidance, "real_vs_real": "held-out vs the first N training images"});
+        println!(
+            "sample metrics: {n} samples ({kind}, {} steps, guidance {guidance}) vs {n} held-out images",
+            a.steps
+        );
+        if metrics.contains(&"swd") {
+            let o = SwdOptions {
+                seed: a.seed,
+                ..SwdOptions::default()
+            };
+            let real_p = to_planes(real.clone());
+            let floor = swd(&real_p, &to_planes(other.clone()), &o)?;
+            let generated = swd(&real_p, &to_planes(samples.clone()), &o)?;
+            print_swd("SWD ×10³", &generated);
+            print_swd("SWD ×10³ real vs real", &floor);
+            report["swd"] = json!({"resolutions": generated.resolutions, "per_level": generated.per_level,
+                "mean": generated.mean, "real_vs_real": {"per_level": floor.per_level, "mean": floor.mean}});
+        }
+        if let Some(net) = features {
+            let bar = super::progress(3, "features");
+            let f_real = extract(net.as_ref(), real, FEATURE_BATCH)?;
+            bar.inc(1);
+            let f_other = extract(net.as_ref(), other, FEATURE_BATCH)?;
+            bar.inc(1);
+            let f_gen = extract(net.as_ref(), samples, FEATURE_BATCH)?;
+            bar.finish_and_clear();
+            report["features"] =
+                json!({"network": net.describe(), "file": a.features, "dim": net.dim()});
+            println!("features: {}", net.describe());
+            feature_metrics(&metrics, &f_real, &f_other, &f_gen, &a, &mut report)?;
+        }
     }
     if let Some(path) = a.json {
         prism::fsutil::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// KID, FID and precision/recall of generated against real features, each beside its
+/// real-vs-real floor.
+fn feature_metrics(
+    metrics: &[&str],
+    real: &Features,
+    other: &Features,
+    generated: &Features,
+    a: &EvalArgs,
+    report: &mut serde_json::Value,
+) -> Result<()> {
+    if metrics.contains(&"kid") {
+        let o = KidOptions {
+            subsets: a.kid_subsets,
+            seed: a.seed,
+            ..KidOptions::default()
+        };
+        let g = kid(real, generated, o)?;
+        let f = kid(real, other, o)?;
+        println!(
+            "{:<22} {:>9.3} ± {:.3}   real vs real {:.3} ± {:.3}   ({} subsets of {})",
+            "KID ×10³",
+            1e3 * g.mean,
+            1e3 * g.std,
+            1e3 * f.mean,
+            1e3 * f.std,
+            g.subsets,
+            g.subset_size
+        );
+        report["kid"] = json!({"mean": g.mean, "std": g.std, "subsets": g.subsets, "subset_size": g.subset_size,
+            "real_vs_real": {"mean": f.mean, "std": f.std}});
+    }
+    if metrics.contains(&"fid") {
+        let g = fid(real, generated)?;
+        let f = fid(real, other)?;
+        println!(
+            "{:<22} {:>9.3}   real vs real {:.3}   (N = {}; FID is biased by N)",
+            "FID",
+            g,
+            f,
+            real.len()
+        );
+        report["fid"] = json!({"value": g, "n": real.len(), "real_vs_real": f});
+    }
+    if metrics.contains(&"pr") {
+        let g = precision_recall(real, generated, 3)?;
+        let f = precision_recall(real, other, 3)?;
+        println!(
+            "{:<22} {:>9.3} / {:.3}   real vs real {:.3} / {:.3}   (k = 3)",
+            "precision / recall", g.precision, g.recall, f.precision, f.recall
+        );
+        report["precision_recall"] = json!({"precision": g.precision, "recall": g.recall, "k": 3,
+            "real_vs_real": {"precision": f.precision, "recall": f.recall}});
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod classifier;
 mod eval;
 mod forward;
 mod sample;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Schedule(a) => schedule::run(a),
         Command::Forward(a) => forward::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Classifier(a) => classifier::run(a),
     }
 }
 

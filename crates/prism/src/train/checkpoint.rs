@@ -102,17 +102,25 @@ pub fn load(path: &Path) -> Result<Loaded> {
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
-        if view.dtype() != Dtype::F32 {
-            return Err(bad(format!(
-                "tensor '{name}' has dtype {:?}, expected F32",
-                view.dtype()
-            )));
-        }
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let data = match view.dtype() {
+            Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                .collect(),
+            // PyTorch's batch-norm step counter is not a weight.
+            Dtype::I64 if name.ends_with("num_batches_tracked") => continue,
+            other => {
+                return Err(bad(format!(
+                    "tensor '{name}' has dtype {other:?}, expected F32 (or F64)"
+                )));
+            }
+        };
         tensors.insert(
             name,
             HostTensor {

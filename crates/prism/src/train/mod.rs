@@ -5,18 +5,24 @@
 //! step counter: a resumed run draws exactly what the uninterrupted run would have drawn.
 
 mod checkpoint;
+mod classifier;
 mod ema;
 mod metrics;
 mod optimizer;
 mod params;
 mod trainer;
 
-pub use checkpoint::{Loaded, check_matches, load as load_checkpoint, save as save_checkpoint};
+pub use checkpoint::{
+    FORMAT_KEY, Loaded, check_matches, load as load_checkpoint, save as save_checkpoint,
+};
+pub use classifier::{
+    ClassifierReport, ClassifierTraining, accuracy, cross_entropy, train_classifier,
+};
 pub use ema::{ema_decay, ema_update};
 pub use metrics::{MetricsLine, read_metrics};
 pub use optimizer::{AdamW, AdamWConfig};
 pub use params::{HostTensor, grads_by_name, host_params, host_to_flat, map_params};
-pub use trainer::{TrainOptions, TrainOutcome, load_model, train};
+pub use trainer::{TrainOptions, TrainOutcome, load_into, load_model, train};
 
 /// The generator for step `step` of a run seeded with `seed` (SplitMix-style mixing).
 pub fn step_rng(seed: u64, step: u64, stream: u64) -> rand_chacha::ChaCha8Rng {

@@ -106,7 +106,8 @@ fn prefixed(
         .map(move |(k, v)| (format!("{prefix}.{k}"), v))
 }
 
-fn load_into<M: Module>(
+/// Replaces the weights of `model` by the tensors of a checkpoint, checking names and shapes.
+pub fn load_into<M: Module>(
     model: M,
     tensors: &BTreeMap<String, super::HostTensor>,
     path: &Path,
