@@ -178,9 +178,13 @@ pub struct EvalArgs {
     /// weights in the pytorch-fid layout as safetensors.
     #[arg(long)]
     pub features: Option<PathBuf>,
-    /// KID subsets (each of min(1000, N) images).
+    /// KID subsets (torch-fidelity's convention: 100 subsets drawn without replacement).
     #[arg(long, default_value_t = 100)]
     pub kid_subsets: usize,
+    /// Images per KID subset, clamped to N (torch-fidelity: 1000). With subsets of all N images
+    /// every subset is the same and the spread is 0; take N/2 or less to see it.
+    #[arg(long, default_value_t = 1000)]
+    pub kid_subset_size: usize,
     /// Held-out images to use (and samples to generate for swd).
     #[arg(long, default_value_t = 500)]
     pub num: usize,

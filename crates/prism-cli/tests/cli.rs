@@ -215,3 +215,94 @@ fn ctrl_c_saves_and_resume_finishes() {
     assert!(run.join("samples.png").exists() && run.join("loss.png").exists());
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `prism eval` with the feature metrics on the shipped checkpoint and classifier, as a user runs
+/// it: every figure comes with its real-vs-real floor, and 3-step samples are measurably worse than
+/// real held-out images under every metric.
+#[test]
+fn eval_feature_metrics_on_the_shipped_checkpoint() {
+    let json = std::env::temp_dir().join(format!("prism-eval-{}.json", std::process::id()));
+    let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
+    let classifier = root().join("checkpoints/fashion-mnist-classifier/classifier.safetensors");
+    let data = root().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    let o = prism(&[
+        "eval",
+        "--checkpoint",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--metrics",
+        "swd,kid,fid,pr",
+        "--features",
+        classifier.to_str().unwrap(),
+        "--num",
+        "40",
+        "--steps",
+        "2",
+        "--kid-subsets",
+        "10",
+        "--kid-subset-size",
+        "20",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for label in ["SWD", "KID", "FID", "precision / recall", "real vs real"] {
+        assert!(out.contains(label), "no '{label}' in:\n{out}");
+    }
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).ok();
+    assert_eq!(r["num"], 40);
+    assert_eq!(r["samples"]["steps"], 2);
+    assert_eq!(r["features"]["dim"], 128);
+    let f = |v: &serde_json::Value| v.as_f64().expect("a number");
+    assert!(f(&r["fid"]["value"]) > f(&r["fid"]["real_vs_real"]), "{r}");
+    assert!(
+        f(&r["kid"]["mean"]) > f(&r["kid"]["real_vs_real"]["mean"]),
+        "{r}"
+    );
+    assert!(
+        f(&r["swd"]["mean"]) > f(&r["swd"]["real_vs_real"]["mean"]),
+        "{r}"
+    );
+    for key in ["precision", "recall"] {
+        let v = f(&r["precision_recall"][key]);
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    assert!(
+        r["kid"]["subsets"] == 10 && r["kid"]["subset_size"] == 20,
+        "{r}"
+    );
+}
+
+#[test]
+fn eval_feature_metrics_need_a_feature_network() {
+    let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
+    let o = prism(&[
+        "eval",
+        "--checkpoint",
+        model.to_str().unwrap(),
+        "--metrics",
+        "kid",
+    ]);
+    let e = stderr(&o);
+    assert!(
+        o.status.code() == Some(1) && e.contains("--features") && !e.contains("panicked"),
+        "{e}"
+    );
+    let o = prism(&[
+        "eval",
+        "--checkpoint",
+        model.to_str().unwrap(),
+        "--metrics",
+        "fid",
+        "--features",
+        model.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert!(
+        o.status.code() == Some(1) && e.contains("feature network") && !e.contains("panicked"),
+        "{e}"
+    );
+}

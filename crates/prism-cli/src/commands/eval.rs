@@ -227,8 +227,8 @@ fn feature_metrics(
     if metrics.contains(&"kid") {
         let o = KidOptions {
             subsets: a.kid_subsets,
+            subset_size: a.kid_subset_size,
             seed: a.seed,
-            ..KidOptions::default()
         };
         let g = kid(real, generated, o)?;
         let f = kid(real, other, o)?;

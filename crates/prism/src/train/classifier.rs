@@ -20,9 +20,11 @@ use crate::{Error, Result};
 /// A classifier training job.
 #[derive(Debug, Clone)]
 pub struct ClassifierTraining {
-    /// Labelled training images (random flips are applied when `random_flip` is set).
+    /// Labelled training images (random flips are applied when `random_flip` is set); the last
+    /// `held_out` images of the set are left out.
     pub train: DataConfig,
-    /// Labelled test images.
+    /// Labelled test images; with `held_out > 0`, only the last `held_out` images of the set (so one
+    /// file can give disjoint training and test parts).
     pub test: DataConfig,
     /// The network.
     pub config: ClassifierConfig,
@@ -119,8 +121,19 @@ fn load_labelled(cfg: &DataConfig, what: &str, classes: usize) -> Result<Dataset
 pub fn train_classifier(job: &ClassifierTraining) -> Result<ClassifierReport> {
     job.config.validate()?;
     let classes = job.config.num_classes;
-    let train = load_labelled(&job.train, "training", classes)?;
+    let train = load_labelled(&job.train, "training", classes)?
+        .split(job.train.held_out)
+        .0;
     let test = load_labelled(&job.test, "test", classes)?;
+    let test = match job.test.held_out {
+        0 => test,
+        n => test.split(n).1,
+    };
+    if train.is_empty() || test.is_empty() {
+        return Err(Error::config(
+            "the classifier's training or test set is empty (check held_out)",
+        ));
+    }
     if train.channels() != job.config.channels || train.image_size() != job.config.image_size {
         return Err(Error::config(format!(
             "the data gives {}×{} px × {} channels, the classifier takes {} px × {}",
