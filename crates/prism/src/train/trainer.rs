@@ -289,16 +289,17 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let data = cfg.data.load()?;
     let (train_set, _held_out) = data.split(cfg.data.held_out);
-    let classes = cfg.model.unet.num_classes;
+    let classes = cfg.model.num_classes();
+    let key = cfg.model.net()?.key();
     if classes > 0 && train_set.num_classes() == 0 {
         return Err(Error::config(format!(
-            "model.unet.num_classes = {classes} but the data at '{}' has no labels",
+            "{key}.num_classes = {classes} but the data at '{}' has no labels",
             cfg.data.path.display()
         )));
     }
     if classes > 0 && train_set.num_classes() > classes {
         return Err(Error::config(format!(
-            "the data has {} classes but model.unet.num_classes = {classes}",
+            "the data has {} classes but {key}.num_classes = {classes}",
             train_set.num_classes()
         )));
     }
@@ -377,7 +378,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         let z = process.corrupt(x0.clone(), &times, eps.clone());
         let levels = NoiseLevels::new(log_snr, &device);
         let raw = state.model.raw(z.clone(), &levels, labels);
-        let loss = cfg.objective.weighting.loss(
+        let loss = cfg.objective.loss(
             state.model.parameterization(),
             LossInputs {
                 raw,
