@@ -355,7 +355,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         let mut rng = step_rng(t.seed, step, 0);
         // 1. Data: the step's images, labels (some dropped to the null label) and flips.
         let indices = train_set.indices_at(t.seed, step * b as u64, b);
-        let batch = train_set.batch(&indices, &mut rng, &device);
+        let batch = train_set.try_batch(&indices, &mut rng, &device)?;
         let labels = batch.labels.filter(|_| classes > 0).map(|l| {
             let mut v: Vec<i64> = crate::tensor::to_vec_int(l);
             for x in v.iter_mut() {
