@@ -449,6 +449,37 @@ mod tests {
         assert_eq!(y.dims(), [2, 1, 16, 16]);
     }
 
+    /// Dropout acts only at levels whose side is within `dropout_max_resolution` (levels at 16, 8
+    /// and 4 here), and only on a training (autodiff) device.
+    #[test]
+    fn dropout_only_at_low_resolution_levels() {
+        use crate::tensor::{normal, to_vec};
+        use rand::SeedableRng;
+        let eval = Device::flex();
+        let train = eval.clone().autodiff();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let x = normal([1, 1, 16, 16], &mut rng, &eval);
+        let random = |threshold: Option<usize>, device: &Device| {
+            let net = UNetConfig {
+                dropout: vec![0.5],
+                dropout_max_resolution: threshold,
+                num_classes: 0,
+                ..fmnist()
+            }
+            .init(device)
+            .unwrap();
+            let x = x.clone().to_device(device);
+            let l = Tensor::<1>::from_floats([0.0], device);
+            let a = to_vec(net.forward(x.clone(), l.clone(), None));
+            let b = to_vec(net.forward(x, l, None));
+            a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6)
+        };
+        assert!(random(Some(4), &train), "active at the 4×4 level");
+        assert!(!random(Some(2), &train), "no level is that small");
+        assert!(random(None, &train), "no threshold: every level");
+        assert!(!random(None, &eval), "off in evaluation");
+    }
+
     #[test]
     fn bad_configs_name_the_key() {
         let e = UNetConfig {
