@@ -31,6 +31,7 @@ fn cases() -> Vec<Case> {
         head_channels: 32,
         norm_groups: 8,
         dropout: vec![],
+        dropout_max_resolution: None,
         num_classes: 10,
     };
     let bench = UNetConfig {
@@ -60,10 +61,7 @@ fn unet(c: &mut Criterion) {
     let mut group = c.benchmark_group("unet");
     group.sample_size(10);
     for case in cases() {
-        let cfg = ModelConfig {
-            parameterization: Parameterization::V,
-            unet: case.unet.clone(),
-        };
+        let cfg = ModelConfig::with_unet(Parameterization::V, case.unet.clone());
         let device = prism::default_device().autodiff();
         let mut model = cfg.init(&device).unwrap();
         let mut opt = AdamW::new(AdamWConfig::default());

@@ -7,10 +7,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
-use crate::nn::{UNet, UNetConfig};
+use crate::nn::{Patching, PatchingConfig, UNet, UNetConfig, UViTConfig};
 use crate::schedule::{alpha_from_log_snr, sigma_from_log_snr};
 use crate::tensor::{per_sample, vector};
+use crate::{Error, Result};
 
 /// What the network outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -93,31 +93,161 @@ impl Parameterization {
     }
 }
 
-/// Network + parameterisation; serialisable description in [`ModelConfig`].
+/// Network + parameterisation + input/output transform; serialisable description in
+/// [`ModelConfig`]. Exactly one of `unet` and `uvit` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// What the network predicts.
     #[serde(default)]
     pub parameterization: Parameterization,
-    /// The network.
-    pub unet: UNetConfig,
+    /// The transform before and after the network (simple diffusion §3.3).
+    #[serde(default, skip_serializing_if = "is_no_patching")]
+    pub patching: PatchingConfig,
+    /// A convolutional U-Net.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unet: Option<UNetConfig>,
+    /// A U-ViT (transformer blocks at the lowest resolution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uvit: Option<UViTConfig>,
 }
 
-/// A diffusion model: the network and what its output means.
+fn is_no_patching(p: &PatchingConfig) -> bool {
+    *p == PatchingConfig::None
+}
+
+/// The network a [`ModelConfig`] names.
+#[derive(Debug, Clone, Copy)]
+pub enum NetConfig<'a> {
+    /// `[model.unet]`.
+    UNet(&'a UNetConfig),
+    /// `[model.uvit]`.
+    UViT(&'a UViTConfig),
+}
+
+impl NetConfig<'_> {
+    /// Channels the network sees (image channels × the patching's channel factor).
+    pub fn channels(&self) -> usize {
+        match self {
+            NetConfig::UNet(c) => c.channels,
+            NetConfig::UViT(c) => c.channels,
+        }
+    }
+
+    /// Number of classes (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        match self {
+            NetConfig::UNet(c) => c.num_classes,
+            NetConfig::UViT(c) => c.num_classes,
+        }
+    }
+
+    /// Number of 2× downsamplings inside the network.
+    pub fn depth(&self) -> usize {
+        match self {
+            NetConfig::UNet(c) => c.depth(),
+            NetConfig::UViT(c) => c.depth(),
+        }
+    }
+
+    /// The table name, for messages.
+    pub fn key(&self) -> &'static str {
+        match self {
+            NetConfig::UNet(_) => "model.unet",
+            NetConfig::UViT(_) => "model.uvit",
+        }
+    }
+}
+
+/// A diffusion model: the network, its input/output transform and what its output means.
 #[derive(Module, Debug)]
 pub struct DiffusionModel {
     /// The network.
     pub net: UNet,
+    /// The transform around the network.
+    pub patching: Patching,
     #[module(skip)]
     parameterization: Parameterization,
 }
 
 impl ModelConfig {
+    /// A U-Net model without patching.
+    pub fn with_unet(parameterization: Parameterization, unet: UNetConfig) -> Self {
+        Self {
+            parameterization,
+            patching: PatchingConfig::None,
+            unet: Some(unet),
+            uvit: None,
+        }
+    }
+
+    /// The network section; an error unless exactly one of `[model.unet]` and `[model.uvit]` is set.
+    pub fn net(&self) -> Result<NetConfig<'_>> {
+        match (&self.unet, &self.uvit) {
+            (Some(u), None) => Ok(NetConfig::UNet(u)),
+            (None, Some(v)) => Ok(NetConfig::UViT(v)),
+            (Some(_), Some(_)) => Err(Error::config(
+                "model: both [model.unet] and [model.uvit] are set; keep exactly one",
+            )),
+            (None, None) => Err(Error::config(
+                "model: no network; set exactly one of [model.unet] and [model.uvit]",
+            )),
+        }
+    }
+
+    /// Number of classes (0: unconditional, or no network configured).
+    pub fn num_classes(&self) -> usize {
+        self.net().map_or(0, |n| n.num_classes())
+    }
+
+    /// The network's and the patching's own checks.
+    pub fn validate(&self) -> Result<()> {
+        match self.net()? {
+            NetConfig::UNet(u) => u.validate()?,
+            NetConfig::UViT(v) => v.validate()?,
+        }
+        self.patching.validate()
+    }
+
+    /// Checks against the data: the network's channels are the image channels times the
+    /// patching's channel factor, and the image side is divisible by every downsampling.
+    pub fn validate_for(&self, image_size: usize, channels: usize) -> Result<()> {
+        self.validate()?;
+        let net = self.net()?;
+        let want = channels * self.patching.channel_factor();
+        if net.channels() != want {
+            return Err(Error::config(format!(
+                "{}.channels = {} but the network sees data.channels × {} = {want} channels (patching {:?})",
+                net.key(),
+                net.channels(),
+                self.patching.channel_factor(),
+                self.patching
+            )));
+        }
+        let f = self.patching.spatial_factor() << net.depth();
+        if !image_size.is_multiple_of(f) {
+            return Err(Error::config(format!(
+                "data.image_size = {image_size} is not divisible by {f} (patching by {} and 2^{} for the {} downsamplings of {}.channel_mults)",
+                self.patching.spatial_factor(),
+                net.depth(),
+                net.depth(),
+                net.key()
+            )));
+        }
+        Ok(())
+    }
+
     /// Builds the model with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> Result<DiffusionModel> {
+        self.validate()?;
+        let net = match self.net()? {
+            NetConfig::UNet(u) => u.init(device)?,
+            NetConfig::UViT(v) => v.init(device)?,
+        };
+        let image_channels = self.net()?.channels() / self.patching.channel_factor();
         Ok(DiffusionModel {
-            net: self.unet.init(device)?,
+            net,
+            patching: self.patching.init(image_channels.max(1), device)?,
             parameterization: self.parameterization,
         })
     }
@@ -129,10 +259,19 @@ impl DiffusionModel {
         self.parameterization
     }
 
-    /// The raw network output at `z` with levels `n` and optional labels.
+    /// The raw network output at `z` with levels `n` and optional labels, through the patching
+    /// transform and its inverse. `z`'s side must be divisible by the patching factor (checked for
+    /// configured image sizes by [`ModelConfig::validate_for`]).
     pub fn raw(&self, z: Tensor<4>, n: &NoiseLevels, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
         let l = vector(&n.log_snr, &z.device());
-        self.net.forward(z, l, labels)
+        let inner = self
+            .patching
+            .encode(z)
+            .expect("image side divisible by the patching factor (ModelConfig::validate_for)");
+        let out = self.net.forward(inner, l, labels);
+        self.patching
+            .decode(out)
+            .expect("network output has the patched shape")
     }
 
     /// `x̂` and `ε̂` at `z`.
@@ -236,9 +375,9 @@ mod tests {
         use crate::nn::UNetConfig;
         use rand::SeedableRng;
         let device = Device::flex();
-        let cfg = ModelConfig {
-            parameterization: Parameterization::V,
-            unet: UNetConfig {
+        let cfg = ModelConfig::with_unet(
+            Parameterization::V,
+            UNetConfig {
                 channels: 1,
                 base_channels: 8,
                 channel_mults: vec![1, 2],
@@ -247,9 +386,10 @@ mod tests {
                 head_channels: 8,
                 norm_groups: 4,
                 dropout: vec![],
+                dropout_max_resolution: None,
                 num_classes: 3,
             },
-        };
+        );
         let model = cfg.init(&device).unwrap();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let z = crate::tensor::normal([2, 1, 8, 8], &mut rng, &device);

@@ -5,6 +5,11 @@
 //! - `sigmoid`: `½ sigmoid(b − λ) (−dλ/dt) ||ε − ε̂||²` (Kingma & Gao 2023; SiD2).
 //!
 //! All are averaged over pixels and the batch, so their scale does not depend on the image size.
+//! [`multiscale_loss`] (simple diffusion §3.2) sums any of them over average-pooled resolutions.
+
+mod multiscale;
+
+pub use multiscale::{avg_pool, multiscale_loss};
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -54,6 +59,28 @@ impl Weighting {
             Weighting::Elbo => Some(-0.5 * dlog_snr_dt),
             Weighting::Sigmoid { bias } => Some(-0.5 * dlog_snr_dt * sigmoid(bias - log_snr)),
         }
+    }
+
+    /// Per-sample weights on the mean squared `ε` error that give this weighting's loss. For `mse`
+    /// they convert the parameterisation's own error to the `ε` error (formula sheet §1, derived):
+    /// `||v − v̂||² = (1 + e^{−λ}) ||ε − ε̂||²`, `||x − x̂||² = e^{−λ} ||ε − ε̂||²`.
+    pub fn eps_weights(
+        &self,
+        p: Parameterization,
+        log_snr: &[f64],
+        dlog_snr_dt: &[f64],
+    ) -> Vec<f64> {
+        log_snr
+            .iter()
+            .zip(dlog_snr_dt)
+            .map(|(&l, &d)| {
+                self.eps_weight(l, d).unwrap_or(match p {
+                    Parameterization::Eps => 1.0,
+                    Parameterization::V => 1.0 + (-l).exp(),
+                    Parameterization::X => (-l).exp(),
+                })
+            })
+            .collect()
     }
 
     /// The scalar loss (a `[1]` tensor).

@@ -28,9 +28,10 @@ const MAX_BPD: f64 = 5.0;
 )]
 fn fashion_mnist_learns() {
     let mut cfg = common::preset("fashion-mnist-cond.toml");
-    cfg.model.unet.base_channels = 16;
-    cfg.model.unet.norm_groups = 4;
-    cfg.model.unet.head_channels = 16;
+    let unet = cfg.model.unet.as_mut().expect("a U-Net preset");
+    unet.base_channels = 16;
+    unet.norm_groups = 4;
+    unet.head_channels = 16;
     cfg.train.steps = 300;
     cfg.train.warmup_steps = 30;
     cfg.train.ema_decay = 0.99;

@@ -19,6 +19,7 @@ fn data(path: &std::path::Path, size: usize, channels: usize, flip: bool) -> Dat
         load_size: None,
         random_flip: flip,
         limit: 0,
+        lazy: false,
     }
 }
 

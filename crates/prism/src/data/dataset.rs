@@ -1,22 +1,27 @@
 //! An in-memory image set in `[-1, 1]`, `[C, S, S]` per image, with optional labels, a held-out
 //! split and deterministic batches: the order of epoch `e` is a permutation seeded by
 //! `(seed, e)`, so the data position of any step is known without replaying the run.
+//! A lazy set ([`Dataset::lazy`]) holds file paths instead of pixels and decodes each batch.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use image::RgbImage;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
-use super::{DataConfig, Fit, fit_to_size, hflip};
+use super::{DataConfig, Fit, LazyDecode, fit_to_size, hflip};
 use crate::{Error, Result};
 
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pixels: Vec<f32>,
+    /// Lazily decoded sets: the files and how to decode them (empty / `None` in memory).
+    files: Vec<PathBuf>,
+    decode: Option<LazyDecode>,
     labels: Option<Vec<u32>>,
     channels: usize,
     stored: usize,
@@ -59,6 +64,8 @@ impl Dataset {
     fn empty(cfg: &DataConfig, stored: usize) -> Self {
         Self {
             pixels: Vec::new(),
+            files: Vec::new(),
+            decode: None,
             labels: None,
             channels: cfg.channels,
             stored,
@@ -124,14 +131,33 @@ impl Dataset {
         Ok(set)
     }
 
+    /// A set that decodes `files` batch by batch (see [`LazyDecode`]); crops are random when
+    /// `cfg.fit` is `random_crop`.
+    pub fn lazy(
+        files: Vec<PathBuf>,
+        labels: Option<Vec<u32>>,
+        decode: LazyDecode,
+        cfg: &DataConfig,
+    ) -> Self {
+        let mut set = Self::empty(cfg, cfg.image_size);
+        set.files = files;
+        set.decode = Some(decode);
+        set.labels = labels;
+        set
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
-        self.pixels.len() / self.image_len()
+        if self.decode.is_some() {
+            self.files.len()
+        } else {
+            self.pixels.len() / self.image_len()
+        }
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.pixels.is_empty()
+        self.len() == 0
     }
 
     fn image_len(&self) -> usize {
@@ -164,6 +190,7 @@ impl Dataset {
     pub fn take(mut self, n: usize) -> Self {
         let n = n.min(self.len());
         self.pixels.truncate(n * self.image_len());
+        self.files.truncate(n);
         if let Some(l) = &mut self.labels {
             l.truncate(n);
         }
@@ -175,15 +202,45 @@ impl Dataset {
     pub fn split(mut self, held_out: usize) -> (Dataset, Dataset) {
         let keep = self.len().saturating_sub(held_out);
         let mut test = self.clone();
-        test.pixels = self.pixels.split_off(keep * self.image_len());
+        test.pixels = self
+            .pixels
+            .split_off((keep * self.image_len()).min(self.pixels.len()));
+        test.files = self.files.split_off(keep.min(self.files.len()));
         test.labels = self.labels.as_mut().map(|l| l.split_off(keep));
         test.random_flip = false;
         test.random_crop = false;
         (self, test)
     }
 
-    /// The images at `indices` (cropped and flipped as configured, using `rng`).
+    /// The images at `indices` (cropped and flipped as configured, using `rng`). In-memory sets
+    /// cannot fail; a lazy set panics if a file that passed the load-time check no longer decodes
+    /// (use [`Dataset::try_batch`] there).
     pub fn batch<R: Rng + ?Sized>(&self, indices: &[usize], rng: &mut R, device: &Device) -> Batch {
+        self.try_batch(indices, rng, device)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Dataset::batch`], with decoding errors of a lazy set returned.
+    pub fn try_batch<R: Rng + ?Sized>(
+        &self,
+        indices: &[usize],
+        rng: &mut R,
+        device: &Device,
+    ) -> Result<Batch> {
+        let (c, out) = (self.channels, self.size);
+        let data = match &self.decode {
+            Some(decode) => self.decode_batch(decode, indices, rng)?,
+            None => self.memory_batch(indices, rng),
+        };
+        let images = Tensor::from_data(TensorData::new(data, [indices.len(), c, out, out]), device);
+        let labels = self.labels.as_ref().map(|l| {
+            let v: Vec<i64> = indices.iter().map(|&i| l[i] as i64).collect();
+            Tensor::<1, Int>::from_data(TensorData::new(v, [indices.len()]), device)
+        });
+        Ok(Batch { images, labels })
+    }
+
+    fn memory_batch<R: Rng + ?Sized>(&self, indices: &[usize], rng: &mut R) -> Vec<f32> {
         let (c, s, out) = (self.channels, self.stored, self.size);
         let mut data = Vec::with_capacity(indices.len() * c * out * out);
         for &i in indices {
@@ -204,12 +261,36 @@ impl Dataset {
                 hflip(&mut data[start..], c, out);
             }
         }
-        let images = Tensor::from_data(TensorData::new(data, [indices.len(), c, out, out]), device);
-        let labels = self.labels.as_ref().map(|l| {
-            let v: Vec<i64> = indices.iter().map(|&i| l[i] as i64).collect();
-            Tensor::<1, Int>::from_data(TensorData::new(v, [indices.len()]), device)
-        });
-        Batch { images, labels }
+        data
+    }
+
+    /// Decodes the files at `indices` in parallel; each image's crop and flip come from its own
+    /// generator, seeded from `rng` in batch order, so batches are reproducible.
+    fn decode_batch<R: Rng + ?Sized>(
+        &self,
+        decode: &LazyDecode,
+        indices: &[usize],
+        rng: &mut R,
+    ) -> Result<Vec<f32>> {
+        let seeds: Vec<u64> = indices.iter().map(|_| rng.random()).collect();
+        let (c, out) = (self.channels, self.size);
+        let images: Vec<Vec<f32>> = indices
+            .par_iter()
+            .zip(&seeds)
+            .map(|(&i, &seed)| {
+                let mut r = ChaCha8Rng::seed_from_u64(seed);
+                let mut img = if self.random_crop {
+                    decode.crop(&self.files[i], out, c, Some(&mut r))?
+                } else {
+                    decode.crop::<ChaCha8Rng>(&self.files[i], out, c, None)?
+                };
+                if self.random_flip && r.random_bool(0.5) {
+                    hflip(&mut img, c, out);
+                }
+                Ok(img)
+            })
+            .collect::<Result<_>>()?;
+        Ok(images.concat())
     }
 
     /// The permutation of epoch `epoch` under `seed`.
@@ -238,7 +319,30 @@ impl Dataset {
     }
 
     /// Per-pixel mean image `[C·S·S]` over the set (the best constant predictor of `x`).
+    /// A lazy set decodes the centre crop of every file (and panics if one no longer decodes).
     pub fn mean_image(&self) -> Vec<f32> {
+        if let Some(decode) = &self.decode {
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let all: Vec<usize> = (0..self.len()).collect();
+            let mut centre = self.clone();
+            centre.random_crop = false;
+            centre.random_flip = false;
+            let mut mean = vec![0f64; self.channels * self.size * self.size];
+            for chunk in all.chunks(16) {
+                let data = centre
+                    .decode_batch(decode, chunk, &mut rng)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                for img in data.chunks(mean.len()) {
+                    for (m, &v) in mean.iter_mut().zip(img) {
+                        *m += v as f64;
+                    }
+                }
+            }
+            return mean
+                .iter()
+                .map(|&m| (m / self.len() as f64) as f32)
+                .collect();
+        }
         let len = self.image_len();
         let mut mean = vec![0f64; len];
         for img in self.pixels.chunks(len) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
 
-use super::{DataConfig, Dataset, Fit, fit_to_size};
+use super::{DataConfig, Dataset, Fit, LazyDecode, fit_to_size};
 use crate::{Error, Result};
 
 fn is_image(p: &Path) -> bool {
@@ -81,6 +81,20 @@ pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
     if cfg.limit > 0 {
         files.truncate(cfg.limit);
     }
+    let labels = files[0]
+        .1
+        .map(|_| files.iter().map(|(_, l)| l.unwrap_or(0)).collect());
+    if cfg.lazy {
+        let decode = LazyDecode {
+            background: cfg.background,
+            load_size: cfg.load_size,
+        };
+        files
+            .par_iter()
+            .try_for_each(|(p, _)| decode.check(p, cfg.image_size))?;
+        let paths = files.into_iter().map(|(p, _)| p).collect();
+        return Ok(Dataset::lazy(paths, labels, decode, cfg));
+    }
     let load_size = cfg.stored_size();
     let fit = cfg.fit;
     let images: Vec<RgbImage> = files
@@ -90,9 +104,6 @@ pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
                 .map(|img| fit_to_size(&img, load_size, fit, cfg.background))
         })
         .collect::<Result<_>>()?;
-    let labels = files[0]
-        .1
-        .map(|_| files.iter().map(|(_, l)| l.unwrap_or(0)).collect());
     Dataset::from_rgb(&images, labels, cfg, dir)
 }
 
@@ -121,6 +132,7 @@ mod tests {
             load_size: None,
             random_flip: false,
             limit: 0,
+            lazy: false,
         }
     }
 

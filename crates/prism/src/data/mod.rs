@@ -4,11 +4,13 @@
 mod dataset;
 mod folder;
 mod idx;
+mod lazy;
 mod transform;
 
 pub use dataset::{Batch, Dataset, planes};
 pub use folder::{open_image, read_folder};
 pub use idx::{read_idx_images, read_idx_labels};
+pub use lazy::LazyDecode;
 pub use transform::{Fit, fit_to_size, hflip};
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,12 @@ pub struct DataConfig {
     /// Use at most this many images (0: all).
     #[serde(default)]
     pub limit: usize,
+    /// For image folders: keep only the file list and decode every batch's images when it is
+    /// drawn (for folders of large photographs). Each image is scaled so its shorter side is
+    /// `load_size` (when set), then cropped to `image_size`: at random for training with
+    /// `fit = "random_crop"`, centred otherwise.
+    #[serde(default)]
+    pub lazy: bool,
 }
 
 fn default_channels() -> usize {
@@ -82,6 +90,11 @@ impl DataConfig {
         }
         let set = if path.is_dir() {
             read_folder(path, self)?
+        } else if self.lazy {
+            return Err(Error::config(format!(
+                "data.lazy needs a folder of images, but '{}' is a file",
+                path.display()
+            )));
         } else {
             self.load_idx(path)?
         };

@@ -252,6 +252,7 @@ mod tests {
             load_size: None,
             random_flip: false,
             limit: 0,
+            lazy: false,
         };
         let data = Dataset::from_grey_u8(&bytes, n, side, side, None, &cfg).unwrap();
         let process = ProcessConfig::Gaussian {

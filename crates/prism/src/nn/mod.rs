@@ -1,6 +1,10 @@
 //! ⑤ Networks only, no diffusion knowledge: they map (input, noise-level λ, condition) → output.
 
 pub mod layers;
+mod patching;
 mod unet;
+mod uvit;
 
+pub use patching::{Patching, PatchingConfig};
 pub use unet::{UNet, UNetConfig};
+pub use uvit::UViTConfig;

@@ -16,7 +16,8 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    AttentionBlock, Downsample, NoiseEmbedding, ResBlock, Upsample, init_group_norm,
+    AttentionBlock, Downsample, NoiseEmbedding, ResBlock, TransformerSpec, TransformerStack,
+    Upsample, init_group_norm,
 };
 use crate::{Error, Result};
 
@@ -44,6 +45,10 @@ pub struct UNetConfig {
     /// Dropout probability per level (empty: none; one value: all levels).
     #[serde(default)]
     pub dropout: Vec<f64>,
+    /// Apply the dropout only to feature maps whose side is at most this (simple diffusion §3.4;
+    /// the side is the network's, after any patching). Absent: at every level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout_max_resolution: Option<usize>,
     /// Number of classes for conditioning (0: unconditional). Label `num_classes` is the null label.
     #[serde(default)]
     pub num_classes: usize,
@@ -117,6 +122,9 @@ impl UNetConfig {
         if self.dropout.iter().any(|p| !(0.0..1.0).contains(p)) {
             return err("dropout probabilities must lie in [0, 1)".into());
         }
+        if self.dropout_max_resolution == Some(0) {
+            return err("dropout_max_resolution must be positive".into());
+        }
         if self.dropout.len() > 1 && self.dropout.len() != self.channel_mults.len() {
             return err(format!(
                 "dropout has {} values; give one, or one per level ({})",
@@ -130,72 +138,157 @@ impl UNetConfig {
     /// Builds the network with freshly initialised weights.
     pub fn init(&self, device: &Device) -> Result<UNet> {
         self.validate()?;
-        let c = self.base_channels;
-        let emb_dim = 4 * c;
-        let g = self.norm_groups;
         let levels = self.channel_mults.len();
-        let attn = |level: usize, ch: usize| {
-            self.attention_levels
-                .contains(&level)
-                .then(|| AttentionBlock::new(ch, self.head_channels, g, device))
-        };
+        Ok(build(
+            &Spec {
+                channels: self.channels,
+                base_channels: self.base_channels,
+                widths: self
+                    .channel_mults
+                    .iter()
+                    .map(|m| m * self.base_channels)
+                    .collect(),
+                res_blocks: vec![self.res_blocks; levels],
+                attention_levels: &self.attention_levels,
+                head_channels: self.head_channels,
+                norm_groups: self.norm_groups,
+                dropout: (0..levels).map(|l| self.dropout_at(l)).collect(),
+                dropout_max_resolution: self.dropout_max_resolution,
+                num_classes: self.num_classes,
+                bottom: Bottom::Middle,
+            },
+            device,
+        ))
+    }
+}
 
-        let mut skips = vec![c];
-        let mut ch = c;
-        let mut down = Vec::new();
-        for (level, &mult) in self.channel_mults.iter().enumerate() {
-            let out = c * mult;
-            let mut blocks = Vec::new();
-            for _ in 0..self.res_blocks {
-                blocks.push(Block {
-                    res: ResBlock::new(ch, out, emb_dim, g, self.dropout_at(level), device),
-                    attn: attn(level, out),
-                });
-                ch = out;
-                skips.push(ch);
-            }
-            let downsample = (level + 1 < levels).then(|| Downsample::new(ch, device));
-            if downsample.is_some() {
-                skips.push(ch);
-            }
-            down.push(DownLevel { blocks, downsample });
+/// What works at the lowest resolution.
+pub(crate) enum Bottom {
+    /// ResBlock, attention, ResBlock (the U-Net's middle).
+    Middle,
+    /// A transformer stack (U-ViT).
+    Transformer {
+        width: usize,
+        blocks: usize,
+        mlp_ratio: usize,
+    },
+}
+
+/// Everything the shared U-shaped builder needs (U-Net and U-ViT).
+pub(crate) struct Spec<'a> {
+    pub channels: usize,
+    pub base_channels: usize,
+    /// Width per level.
+    pub widths: Vec<usize>,
+    /// Residual blocks per level on the way down (`+1` on the way up).
+    pub res_blocks: Vec<usize>,
+    pub attention_levels: &'a [usize],
+    pub head_channels: usize,
+    pub norm_groups: usize,
+    /// Dropout per level.
+    pub dropout: Vec<f64>,
+    pub dropout_max_resolution: Option<usize>,
+    pub num_classes: usize,
+    pub bottom: Bottom,
+}
+
+/// Builds the U-shaped network of the module docs; with [`Bottom::Transformer`] the middle is a
+/// transformer stack instead.
+pub(crate) fn build(s: &Spec<'_>, device: &Device) -> UNet {
+    let c = s.base_channels;
+    let emb_dim = 4 * c;
+    let g = s.norm_groups;
+    let levels = s.widths.len();
+    let attn = |level: usize, ch: usize| {
+        s.attention_levels
+            .contains(&level)
+            .then(|| AttentionBlock::new(ch, s.head_channels, g, device))
+    };
+    let res = |c_in: usize, c_out: usize, level: usize| {
+        ResBlock::new(c_in, c_out, emb_dim, g, s.dropout[level], device)
+            .with_dropout_max_resolution(s.dropout_max_resolution)
+    };
+
+    let mut skips = vec![c];
+    let mut ch = c;
+    let mut down = Vec::new();
+    for (level, &out) in s.widths.iter().enumerate() {
+        let mut blocks = Vec::new();
+        for _ in 0..s.res_blocks[level] {
+            blocks.push(Block {
+                res: res(ch, out, level),
+                attn: attn(level, out),
+            });
+            ch = out;
+            skips.push(ch);
         }
-
-        let deepest = levels - 1;
-        let middle = Middle {
-            res1: ResBlock::new(ch, ch, emb_dim, g, self.dropout_at(deepest), device),
-            attn: AttentionBlock::new(ch, self.head_channels, g, device),
-            res2: ResBlock::new(ch, ch, emb_dim, g, self.dropout_at(deepest), device),
-        };
-
-        let mut up = Vec::new();
-        for (level, &mult) in self.channel_mults.iter().enumerate().rev() {
-            let out = c * mult;
-            let mut blocks = Vec::new();
-            for _ in 0..=self.res_blocks {
-                let skip = skips.pop().expect("one skip per block");
-                blocks.push(Block {
-                    res: ResBlock::new(ch + skip, out, emb_dim, g, self.dropout_at(level), device),
-                    attn: attn(level, out),
-                });
-                ch = out;
-            }
-            let upsample = (level > 0).then(|| Upsample::new(ch, device));
-            up.push(UpLevel { blocks, upsample });
+        let downsample = (level + 1 < levels).then(|| Downsample::new(ch, device));
+        if downsample.is_some() {
+            skips.push(ch);
         }
+        down.push(DownLevel { blocks, downsample });
+    }
 
-        Ok(UNet {
-            noise_embedding: NoiseEmbedding::new(c, emb_dim, device),
-            class_embedding: (self.num_classes > 0)
-                .then(|| EmbeddingConfig::new(self.num_classes + 1, emb_dim).init(device)),
-            conv_in: super::layers::conv3x3(self.channels, c, device),
-            down,
-            middle,
-            up,
-            norm_out: init_group_norm(g, ch, device),
-            conv_out: super::layers::conv3x3(ch, self.channels, device),
-            num_classes: self.num_classes,
-        })
+    let deepest = levels - 1;
+    let (middle, transformer) = match s.bottom {
+        Bottom::Middle => (
+            Some(Middle {
+                res1: res(ch, ch, deepest),
+                attn: AttentionBlock::new(ch, s.head_channels, g, device),
+                res2: res(ch, ch, deepest),
+            }),
+            None,
+        ),
+        Bottom::Transformer {
+            width,
+            blocks,
+            mlp_ratio,
+        } => {
+            let stack = TransformerStack::new(
+                &TransformerSpec {
+                    c_in: ch,
+                    width,
+                    blocks,
+                    head_channels: s.head_channels,
+                    mlp_ratio,
+                    emb_dim,
+                    dropout: s.dropout[deepest],
+                    dropout_max_resolution: s.dropout_max_resolution,
+                },
+                device,
+            );
+            ch = width;
+            (None, Some(stack))
+        }
+    };
+
+    let mut up = Vec::new();
+    for (level, &out) in s.widths.iter().enumerate().rev() {
+        let mut blocks = Vec::new();
+        for _ in 0..=s.res_blocks[level] {
+            let skip = skips.pop().expect("one skip per block");
+            blocks.push(Block {
+                res: res(ch + skip, out, level),
+                attn: attn(level, out),
+            });
+            ch = out;
+        }
+        let upsample = (level > 0).then(|| Upsample::new(ch, device));
+        up.push(UpLevel { blocks, upsample });
+    }
+
+    UNet {
+        noise_embedding: NoiseEmbedding::new(c, emb_dim, device),
+        class_embedding: (s.num_classes > 0)
+            .then(|| EmbeddingConfig::new(s.num_classes + 1, emb_dim).init(device)),
+        conv_in: super::layers::conv3x3(s.channels, c, device),
+        down,
+        middle,
+        transformer,
+        up,
+        norm_out: init_group_norm(g, ch, device),
+        conv_out: super::layers::conv3x3(ch, s.channels, device),
+        num_classes: s.num_classes,
     }
 }
 
@@ -234,14 +327,16 @@ struct Middle {
     res2: ResBlock,
 }
 
-/// The U-Net; build it with [`UNetConfig::init`].
+/// The U-shaped network; build it with [`UNetConfig::init`] (a U-Net) or
+/// [`crate::nn::UViTConfig::init`] (a U-ViT: a transformer stack in place of the middle).
 #[derive(Module, Debug)]
 pub struct UNet {
     noise_embedding: NoiseEmbedding,
     class_embedding: Option<Embedding>,
     conv_in: Conv2d,
     down: Vec<DownLevel>,
-    middle: Middle,
+    middle: Option<Middle>,
+    transformer: Option<TransformerStack>,
     up: Vec<UpLevel>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
@@ -278,9 +373,14 @@ impl UNet {
                 skips.push(h.clone());
             }
         }
-        h = self.middle.res1.forward(h, emb.clone());
-        h = self.middle.attn.forward(h);
-        h = self.middle.res2.forward(h, emb.clone());
+        if let Some(middle) = &self.middle {
+            h = middle.res1.forward(h, emb.clone());
+            h = middle.attn.forward(h);
+            h = middle.res2.forward(h, emb.clone());
+        }
+        if let Some(transformer) = &self.transformer {
+            h = transformer.forward(h, emb.clone());
+        }
         for level in &self.up {
             for block in &level.blocks {
                 let skip = skips.pop().expect("one skip per block");
@@ -313,6 +413,7 @@ mod tests {
             head_channels: 32,
             norm_groups: 8,
             dropout: vec![],
+            dropout_max_resolution: None,
             num_classes: 10,
         }
     }
@@ -346,6 +447,37 @@ mod tests {
         let l = Tensor::<1>::from_floats([0.0, 3.0], &device);
         let y = net.forward(x, l, Some(Tensor::<1, Int>::from_ints([1, 10], &device)));
         assert_eq!(y.dims(), [2, 1, 16, 16]);
+    }
+
+    /// Dropout acts only at levels whose side is within `dropout_max_resolution` (levels at 16, 8
+    /// and 4 here), and only on a training (autodiff) device.
+    #[test]
+    fn dropout_only_at_low_resolution_levels() {
+        use crate::tensor::{normal, to_vec};
+        use rand::SeedableRng;
+        let eval = Device::flex();
+        let train = eval.clone().autodiff();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let x = normal([1, 1, 16, 16], &mut rng, &eval);
+        let random = |threshold: Option<usize>, device: &Device| {
+            let net = UNetConfig {
+                dropout: vec![0.5],
+                dropout_max_resolution: threshold,
+                num_classes: 0,
+                ..fmnist()
+            }
+            .init(device)
+            .unwrap();
+            let x = x.clone().to_device(device);
+            let l = Tensor::<1>::from_floats([0.0], device);
+            let a = to_vec(net.forward(x.clone(), l.clone(), None));
+            let b = to_vec(net.forward(x, l, None));
+            a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6)
+        };
+        assert!(random(Some(4), &train), "active at the 4×4 level");
+        assert!(!random(Some(2), &train), "no level is that small");
+        assert!(random(None, &train), "no threshold: every level");
+        assert!(!random(None, &eval), "off in evaluation");
     }
 
     #[test]

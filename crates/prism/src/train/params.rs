@@ -186,6 +186,7 @@ mod tests {
             head_channels: 16,
             norm_groups: 4,
             dropout: vec![],
+            dropout_max_resolution: None,
             num_classes: 3,
         };
         let a = cfg.init(&device).unwrap();

@@ -289,16 +289,17 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let data = cfg.data.load()?;
     let (train_set, _held_out) = data.split(cfg.data.held_out);
-    let classes = cfg.model.unet.num_classes;
+    let classes = cfg.model.num_classes();
+    let key = cfg.model.net()?.key();
     if classes > 0 && train_set.num_classes() == 0 {
         return Err(Error::config(format!(
-            "model.unet.num_classes = {classes} but the data at '{}' has no labels",
+            "{key}.num_classes = {classes} but the data at '{}' has no labels",
             cfg.data.path.display()
         )));
     }
     if classes > 0 && train_set.num_classes() > classes {
         return Err(Error::config(format!(
-            "the data has {} classes but model.unet.num_classes = {classes}",
+            "the data has {} classes but {key}.num_classes = {classes}",
             train_set.num_classes()
         )));
     }
@@ -354,7 +355,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         let mut rng = step_rng(t.seed, step, 0);
         // 1. Data: the step's images, labels (some dropped to the null label) and flips.
         let indices = train_set.indices_at(t.seed, step * b as u64, b);
-        let batch = train_set.batch(&indices, &mut rng, &device);
+        let batch = train_set.try_batch(&indices, &mut rng, &device)?;
         let labels = batch.labels.filter(|_| classes > 0).map(|l| {
             let mut v: Vec<i64> = crate::tensor::to_vec_int(l);
             for x in v.iter_mut() {
@@ -377,7 +378,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         let z = process.corrupt(x0.clone(), &times, eps.clone());
         let levels = NoiseLevels::new(log_snr, &device);
         let raw = state.model.raw(z.clone(), &levels, labels);
-        let loss = cfg.objective.weighting.loss(
+        let loss = cfg.objective.loss(
             state.model.parameterization(),
             LossInputs {
                 raw,

@@ -1,0 +1,3 @@
+//! ② Pure, exactly invertible image transforms, differentiable through burn ops.
+
+pub mod dwt;
