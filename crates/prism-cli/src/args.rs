@@ -61,9 +61,9 @@ pub struct SampleArgs {
     /// Network evaluations.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
-    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m.
-    #[arg(long, default_value = "dpmpp-2m")]
-    pub sampler: String,
+    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m (default: the model config's sample.sampler).
+    #[arg(long)]
+    pub sampler: Option<String>,
     /// Classifier-free guidance weight (1 = none; class-conditional models only).
     #[arg(long)]
     pub guidance: Option<f64>,
@@ -155,6 +155,10 @@ pub struct ForwardArgs {
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Leave the noise out: show only the signal part `E[z_t | x]` (for the blurring process, the
+    /// blur alone).
+    #[arg(long)]
+    pub no_noise: bool,
     /// Output PNG (a strip, one panel per time).
     #[arg(long, default_value = "forward.png")]
     pub out: PathBuf,
@@ -187,9 +191,9 @@ pub struct EvalArgs {
     /// Sampling steps for generated metrics.
     #[arg(long, default_value_t = 25)]
     pub steps: usize,
-    /// Sampler for generated metrics.
-    #[arg(long, default_value = "dpmpp-2m")]
-    pub sampler: String,
+    /// Sampler for generated metrics (default: the model config's sample.sampler).
+    #[arg(long)]
+    pub sampler: Option<String>,
     /// Classifier-free guidance weight for generated metrics (default: the model's config).
     #[arg(long)]
     pub guidance: Option<f64>,

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
-use crate::denoiser::ModelConfig;
+use crate::denoiser::{ModelConfig, Parameterization};
 use crate::objective::Weighting;
 use crate::process::ProcessConfig;
 use crate::sample::SamplerKind;
@@ -207,10 +207,33 @@ impl ExperimentConfig {
         if t.grad_clip.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return Err(Error::config("train.grad_clip must be positive"));
         }
+        self.validate_process()?;
         if self.sample.steps == 0 || self.sample.num == 0 {
             return Err(Error::config(
                 "sample.steps and sample.num must be positive",
             ));
+        }
+        Ok(())
+    }
+
+    /// The process builds, and a blurring process has what it needs: ε-prediction (its
+    /// denoising step takes `ε̂`) and the `ddpm` sampler (the only one that is not isotropic).
+    fn validate_process(&self) -> Result<()> {
+        self.process.build()?;
+        if let ProcessConfig::Blurring { .. } = self.process {
+            let p = self.model.parameterization;
+            if p != Parameterization::Eps {
+                return Err(Error::config(format!(
+                    "process.kind = \"blurring\" needs model.parameterization = \"eps\", got \"{}\"",
+                    p.name()
+                )));
+            }
+            if self.sample.sampler != SamplerKind::Ddpm {
+                return Err(Error::config(format!(
+                    "process.kind = \"blurring\" needs sample.sampler = \"ddpm\" (its ancestral step), got \"{}\"",
+                    self.sample.sampler
+                )));
+            }
         }
         Ok(())
     }

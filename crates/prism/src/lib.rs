@@ -29,6 +29,7 @@ pub mod sample;
 pub mod schedule;
 pub mod tensor;
 pub mod train;
+pub mod transform;
 
 pub use error::{Error, Result};
 

@@ -77,7 +77,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
         ),
         _ => None,
     };
-    let kind: SamplerKind = a.sampler.parse()?;
     let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
     if let Some(p) = a.data.clone() {
@@ -86,6 +85,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let data = cfg.data.load()?;
     let (train_set, held_out) = data.split(cfg.data.held_out);
     let process = cfg.process.build()?;
+    if metrics.contains(&"bpd") && process.as_gaussian().is_none() {
+        bail!(
+            "--metrics bpd: bits/dim is implemented for the Gaussian process only (there is no ELBO \
+             for the {} process here); choose other metrics, e.g. --metrics mse,swd",
+            process.kind()
+        );
+    }
+    let kind: SamplerKind = match &a.sampler {
+        Some(name) => name.parse()?,
+        None => cfg.sample.sampler,
+    };
+    prism::sample::check_sampler(&process, kind)?;
     let n = a.num.min(held_out.len());
     eprintln!(
         "prism eval: {} (step {step}) with {n} held-out images, seed {}",

@@ -7,7 +7,6 @@ use prism::train::load_model;
 use crate::args::SampleArgs;
 
 pub fn run(a: SampleArgs) -> Result<()> {
-    let kind: SamplerKind = a.sampler.parse()?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.steps > 0, "--steps must be positive");
     let device = prism::default_device();
@@ -29,6 +28,10 @@ pub fn run(a: SampleArgs) -> Result<()> {
         bail!("--guidance needs a class-conditional model");
     }
     let process = cfg.process.build()?;
+    let kind: SamplerKind = match &a.sampler {
+        Some(name) => name.parse()?,
+        None => cfg.sample.sampler,
+    };
     let shape = [
         a.num,
         cfg.data.channels,
