@@ -217,7 +217,8 @@ impl ExperimentConfig {
     }
 
     /// The process builds, and a blurring process has what it needs: ε-prediction (its
-    /// denoising step takes `ε̂`) and the `ddpm` sampler (the only one that is not isotropic).
+    /// denoising step takes `ε̂`), a loss that is not the isotropic ELBO, and the `ddpm` sampler
+    /// (the only one that is not isotropic).
     fn validate_process(&self) -> Result<()> {
         self.process.build()?;
         if let ProcessConfig::Blurring { .. } = self.process {
@@ -227,6 +228,11 @@ impl ExperimentConfig {
                     "process.kind = \"blurring\" needs model.parameterization = \"eps\", got \"{}\"",
                     p.name()
                 )));
+            }
+            if self.objective.weighting == Weighting::Elbo {
+                return Err(Error::config(
+                    "process.kind = \"blurring\" cannot use objective.weighting = { kind = \"elbo\" }: that is the ELBO of the isotropic process; use { kind = \"mse\" } (the paper's unweighted ε loss)",
+                ));
             }
             if self.sample.sampler != SamplerKind::Ddpm {
                 return Err(Error::config(format!(

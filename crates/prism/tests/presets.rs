@@ -81,6 +81,11 @@ fn blurring_config_errors_name_the_key() {
         e.contains("needs sample.sampler = \"ddpm\"") && e.contains("dpmpp-2m"),
         "{e}"
     );
+    let e = error(&text.replace(
+        "weighting = { kind = \"mse\" }",
+        "weighting = { kind = \"elbo\" }",
+    ));
+    assert!(e.contains("objective.weighting"), "{e}");
     let e = error(&text.replace("min_scale = 0.001", "min_scale = 0.0"));
     assert!(e.contains("process.min_scale"), "{e}");
     let e = error(&text.replace("blur_sigma_max = 20.0", "blur_sigma_max = -2.0"));
