@@ -175,8 +175,9 @@ pub struct EvalArgs {
     /// Comma-separated metrics: mse (held-out denoising error), bpd (bits/dim), swd (multi-scale
     /// sliced Wasserstein distance of generated samples), kid, fid, pr (precision/recall, k = 3) on
     /// the features of --features. Sample metrics print the real-vs-real floor beside them.
-    #[arg(long, default_value = "mse,bpd,swd")]
-    pub metrics: String,
+    /// Default: mse,bpd,swd (mse,swd for a blurring model, which has no bits/dim).
+    #[arg(long)]
+    pub metrics: Option<String>,
     /// Feature network for kid/fid/pr: a classifier from `prism classifier` (the Fashion-MNIST one
     /// ships as checkpoints/fashion-mnist-classifier/classifier.safetensors), or Inception-v3
     /// weights in the pytorch-fid layout as safetensors.

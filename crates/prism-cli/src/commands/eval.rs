@@ -51,8 +51,20 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    let device = prism::default_device();
+    let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
+        .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
+    let process = cfg.process.build()?;
+    // Bits/dim needs the isotropic process's ELBO: leave it out of the default otherwise.
+    let default_metrics = if process.as_gaussian().is_some() {
+        "mse,bpd,swd"
+    } else {
+        "mse,swd"
+    };
     let metrics: Vec<&str> = a
         .metrics
+        .as_deref()
+        .unwrap_or(default_metrics)
         .split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
@@ -64,7 +76,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
         );
     }
     let wants_features = metrics.iter().any(|m| FEATURE_METRICS.contains(m));
-    let device = prism::default_device();
     let features: Option<Box<dyn FeatureNet>> = match (&a.features, wants_features) {
         (Some(path), true) => Some(
             load_feature_net(path, &device)
@@ -77,14 +88,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
         ),
         _ => None,
     };
-    let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
-        .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
     if let Some(p) = a.data.clone() {
         cfg.data.path = p;
     }
     let data = cfg.data.load()?;
     let (train_set, held_out) = data.split(cfg.data.held_out);
-    let process = cfg.process.build()?;
     if metrics.contains(&"bpd") && process.as_gaussian().is_none() {
         bail!(
             "--metrics bpd: bits/dim is implemented for the Gaussian process only (there is no ELBO \
