@@ -51,6 +51,7 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    let requested: Option<SamplerKind> = a.sampler.as_deref().map(str::parse).transpose()?;
     let device = prism::default_device();
     let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
@@ -100,10 +101,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             process.kind()
         );
     }
-    let kind: SamplerKind = match &a.sampler {
-        Some(name) => name.parse()?,
-        None => cfg.sample.sampler,
-    };
+    let kind = requested.unwrap_or(cfg.sample.sampler);
     prism::sample::check_sampler(&process, kind)?;
     let n = a.num.min(held_out.len());
     eprintln!(
