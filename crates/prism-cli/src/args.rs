@@ -198,6 +198,9 @@ pub struct EvalArgs {
     /// Classifier-free guidance weight for generated metrics (default: the model's config).
     #[arg(long)]
     pub guidance: Option<f64>,
+    /// Do not clip x̂ to [-1, 1] while sampling (default: the model config's sample.clip_x0).
+    #[arg(long)]
+    pub no_clip: bool,
     /// Monte Carlo logSNR draws per image for bits/dim.
     #[arg(long, default_value_t = 32)]
     pub draws: usize,

@@ -185,13 +185,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
             shape,
             labels,
             guidance,
-            clip_x0: cfg.sample.clip_x0,
+            clip_x0: cfg.sample.clip_x0 && !a.no_clip,
             seed: a.seed,
         };
         let samples = super::generate_with_progress(&model, &process, &request, &device)?;
         let real = first_batch(&held_out, n, &device);
         let other = first_batch(&train_set, n, &device);
-        report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps,
+        report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps, "clip_x0": request.clip_x0,
             "guidance": guidance, "real_vs_real": "held-out vs the first N training images"});
         println!(
             "sample metrics: {n} samples ({kind}, {} steps, guidance {guidance}) vs {n} held-out images",
