@@ -330,3 +330,46 @@ fn sample_moments_match_gaussian_data() {
         }
     }
 }
+
+/// Clipping `x̂` changes nothing while `x̂` lies in [−1, 1], and otherwise uses the clipped image:
+/// the clipped step equals the unclipped step given the `ε̂` that the clipped `x̂` implies.
+#[test]
+fn clipping_acts_only_outside_the_data_range() {
+    let device = Device::flex();
+    let p = BlurringProcess::new(cosine(-10.0, 10.0), 1.0, 0.01).unwrap();
+    let dct = Dct2d::new(8, 8, &device).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let x = normal([2, 1, 8, 8], &mut rng, &device).clamp(-2.0, 2.0) * 0.25;
+    let eps = normal([2, 1, 8, 8], &mut rng, &device);
+    let (t, s) = (0.3, 0.28);
+    let z_t = p.corrupt(x, &[t, t], eps.clone());
+    let c = p.step_coefficients(t, s, 8, 8);
+    let step = |eps_hat: Tensor<4>, clip| {
+        to_vec(blurring_step(&dct, &c, z_t.clone(), eps_hat, None, clip).unwrap())
+    };
+    close(
+        &step(eps.clone(), true),
+        &step(eps.clone(), false),
+        1e-4,
+        "x̂ in range",
+    );
+    let wrong = eps + 3.0;
+    let x0_clipped = p
+        .x0_from_eps(&dct, z_t.clone(), wrong.clone(), t)
+        .unwrap()
+        .clamp(-1.0, 1.0);
+    // ε̂ implied by the clipped x̂: IDCT((u_t − α_t DCT(x̂))/σ_t).
+    let [_, _, _, alpha] = c.tensors(8, 8, &device);
+    let u = dct.forward(z_t.clone()).unwrap() - dct.forward(x0_clipped).unwrap() * alpha;
+    let eps_implied = dct.inverse(u / c.sigma_t).unwrap();
+    let clipped = step(wrong.clone(), true);
+    close(&clipped, &step(eps_implied, false), 1e-3, "clipped step");
+    let unclipped = step(wrong, false);
+    assert!(
+        clipped
+            .iter()
+            .zip(&unclipped)
+            .any(|(a, b)| (a - b).abs() > 0.1),
+        "clipping changed nothing"
+    );
+}
