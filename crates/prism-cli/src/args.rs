@@ -61,9 +61,9 @@ pub struct SampleArgs {
     /// Network evaluations.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
-    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m.
-    #[arg(long, default_value = "dpmpp-2m")]
-    pub sampler: String,
+    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m (default: the model config's sample.sampler).
+    #[arg(long)]
+    pub sampler: Option<String>,
     /// Classifier-free guidance weight (1 = none; class-conditional models only).
     #[arg(long)]
     pub guidance: Option<f64>,
@@ -155,6 +155,10 @@ pub struct ForwardArgs {
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Leave the noise out: show only the signal part `E[z_t | x]` (for the blurring process, the
+    /// blur alone).
+    #[arg(long)]
+    pub no_noise: bool,
     /// Output PNG (a strip, one panel per time).
     #[arg(long, default_value = "forward.png")]
     pub out: PathBuf,
@@ -171,8 +175,9 @@ pub struct EvalArgs {
     /// Comma-separated metrics: mse (held-out denoising error), bpd (bits/dim), swd (multi-scale
     /// sliced Wasserstein distance of generated samples), kid, fid, pr (precision/recall, k = 3) on
     /// the features of --features. Sample metrics print the real-vs-real floor beside them.
-    #[arg(long, default_value = "mse,bpd,swd")]
-    pub metrics: String,
+    /// Default: mse,bpd,swd (mse,swd for a blurring model, which has no bits/dim).
+    #[arg(long)]
+    pub metrics: Option<String>,
     /// Feature network for kid/fid/pr: a classifier from `prism classifier` (the Fashion-MNIST one
     /// ships as checkpoints/fashion-mnist-classifier/classifier.safetensors), or Inception-v3
     /// weights in the pytorch-fid layout as safetensors.
@@ -191,12 +196,15 @@ pub struct EvalArgs {
     /// Sampling steps for generated metrics.
     #[arg(long, default_value_t = 25)]
     pub steps: usize,
-    /// Sampler for generated metrics.
-    #[arg(long, default_value = "dpmpp-2m")]
-    pub sampler: String,
+    /// Sampler for generated metrics (default: the model config's sample.sampler).
+    #[arg(long)]
+    pub sampler: Option<String>,
     /// Classifier-free guidance weight for generated metrics (default: the model's config).
     #[arg(long)]
     pub guidance: Option<f64>,
+    /// Do not clip x̂ to [-1, 1] while sampling (default: the model config's sample.clip_x0).
+    #[arg(long)]
+    pub no_clip: bool,
     /// Monte Carlo logSNR draws per image for bits/dim.
     #[arg(long, default_value_t = 32)]
     pub draws: usize,

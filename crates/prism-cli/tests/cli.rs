@@ -306,3 +306,122 @@ fn eval_feature_metrics_need_a_feature_network() {
         "{e}"
     );
 }
+
+/// The blurring process through the binary: training, sampling with the config's sampler,
+/// refusal of isotropic samplers and of bits/dim, and the forward strip without noise.
+#[test]
+fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
+    let dir = std::env::temp_dir().join(format!("prism-blur-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    let gaussian = tiny_config(&dir, 2);
+    let text = std::fs::read_to_string(&gaussian)
+        .unwrap()
+        .replace(
+            "kind = \"gaussian\"\nschedule = { kind = \"cosine\", logsnr_min = -15.0, logsnr_max = 15.0 }",
+            "kind = \"blurring\"\nblur_sigma_max = 4.0",
+        )
+        .replace("parameterization = \"v\"", "parameterization = \"eps\"")
+        .replace("sampler = \"dpmpp-2m\"", "sampler = \"ddpm\"");
+    assert!(text.contains("blurring") && text.contains("\"ddpm\""));
+    let cfg = dir.join("blur.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let run = dir.join("run");
+    let o = prism(&[
+        "train",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = run.join("model.safetensors");
+    let model = model.to_str().unwrap();
+
+    let out = dir.join("s.png");
+    let o = prism(&[
+        "sample",
+        "--checkpoint",
+        model,
+        "--num",
+        "2",
+        "--steps",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ddpm with 3 steps"), "{}", stderr(&o));
+    assert!(out.exists());
+
+    let o = prism(&[
+        "sample",
+        "--checkpoint",
+        model,
+        "--num",
+        "2",
+        "--steps",
+        "3",
+        "--sampler",
+        "dpmpp-2m",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && !e.contains("panicked"), "{e}");
+    assert!(
+        e.contains("'dpmpp-2m' needs an isotropic Gaussian process") && e.contains("blurring"),
+        "{e}"
+    );
+
+    let o = prism(&[
+        "eval",
+        "--checkpoint",
+        model,
+        "--metrics",
+        "mse,bpd",
+        "--num",
+        "4",
+    ]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && !e.contains("panicked"), "{e}");
+    assert!(
+        e.contains("bits/dim is implemented for the Gaussian process only")
+            && e.contains("blurring"),
+        "{e}"
+    );
+    let o = prism(&["eval", "--checkpoint", model, "--num", "4", "--steps", "2"]);
+    // The default metrics leave bits/dim out for a blurring model.
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("MSE") && out.contains("SWD") && !out.contains("bits/dim"),
+        "{out}"
+    );
+
+    let img = dir.join("in.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x + y) * 4) as u8]))
+        .save(&img)
+        .unwrap();
+    let strip = dir.join("strip.png");
+    let preset = root().join("configs/fashion-mnist-blur.toml");
+    let o = prism(&[
+        "forward",
+        "--config",
+        preset.to_str().unwrap(),
+        "--image",
+        img.to_str().unwrap(),
+        "--no-noise",
+        "--out",
+        strip.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("blur σ_B = 20.000 px"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(image::open(&strip).unwrap().width(), 5 * 34 + 2);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -236,10 +236,39 @@ impl ExperimentConfig {
         if t.grad_clip.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return Err(Error::config("train.grad_clip must be positive"));
         }
+        self.validate_process()?;
         if self.sample.steps == 0 || self.sample.num == 0 {
             return Err(Error::config(
                 "sample.steps and sample.num must be positive",
             ));
+        }
+        Ok(())
+    }
+
+    /// The process builds, and a blurring process has what it needs: ε-prediction (its
+    /// denoising step takes `ε̂`), a loss that is not the isotropic ELBO, and the `ddpm` sampler
+    /// (the only one that is not isotropic).
+    fn validate_process(&self) -> Result<()> {
+        self.process.build()?;
+        if let ProcessConfig::Blurring { .. } = self.process {
+            let p = self.model.parameterization;
+            if p != Parameterization::Eps {
+                return Err(Error::config(format!(
+                    "process.kind = \"blurring\" needs model.parameterization = \"eps\", got \"{}\"",
+                    p.name()
+                )));
+            }
+            if self.objective.weighting == Weighting::Elbo {
+                return Err(Error::config(
+                    "process.kind = \"blurring\" cannot use objective.weighting = { kind = \"elbo\" }: that is the ELBO of the isotropic process; use { kind = \"mse\" } (the paper's unweighted ε loss)",
+                ));
+            }
+            if self.sample.sampler != SamplerKind::Ddpm {
+                return Err(Error::config(format!(
+                    "process.kind = \"blurring\" needs sample.sampler = \"ddpm\" (its ancestral step), got \"{}\"",
+                    self.sample.sampler
+                )));
+            }
         }
         Ok(())
     }

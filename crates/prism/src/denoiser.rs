@@ -64,6 +64,15 @@ pub struct Prediction {
 }
 
 impl Parameterization {
+    /// The name used in configs: `eps`, `v` or `x`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Parameterization::Eps => "eps",
+            Parameterization::V => "v",
+            Parameterization::X => "x",
+        }
+    }
+
     /// `x̂` and `ε̂` from the network's raw output at `z` with levels `n`.
     pub fn prediction(self, raw: Tensor<4>, z: Tensor<4>, n: &NoiseLevels) -> Prediction {
         let (a, s) = (n.alpha.clone(), n.sigma.clone());

@@ -11,8 +11,8 @@
 //!
 //! Stations: [`data`] ①, [`schedule`] ③ (host f64 logSNR schedules), [`process`] ④, [`nn`] ⑤
 //! (networks only), [`denoiser`] ⑥ (parameterisation, conditioning, guidance), [`objective`] ⑦,
-//! [`train`] ⑧, [`sample`] ⑨, [`eval`] ⑩. The maths follows the project's formula sheet; each
-//! file cites its equations.
+//! [`train`] ⑧, [`sample`] ⑨, [`eval`] ⑩; [`transform`] holds the orthonormal DCT of blurring
+//! diffusion. The maths follows the project's formula sheet; each file cites its equations.
 
 pub mod config;
 pub mod data;

@@ -25,6 +25,7 @@ fn part(held_out: usize, flip: bool) -> DataConfig {
         load_size: None,
         random_flip: flip,
         limit: 0,
+        lazy: false,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The shipped presets parse, validate and build; old checkpoints still load; model and objective
-//! settings of simple diffusion are checked with errors that name the key; a U-ViT with DWT
-//! patching and the multiscale loss trains end to end.
+//! settings of simple diffusion and the blurring process's settings are checked with errors that
+//! name the key; a U-ViT with DWT patching and the multiscale loss trains end to end.
 
 mod common;
 
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use prism::config::ExperimentConfig;
 use prism::nn::PatchingConfig;
+use prism::process::ProcessConfig;
 use prism::train::{TrainOptions, train};
 
 fn configs_dir() -> PathBuf {
@@ -33,10 +34,30 @@ fn every_preset_parses_and_builds() {
             "{}: {params} parameters",
             path.display()
         );
-        names.push(cfg.name);
+        cfg.process.build().unwrap();
+        // Round trip through the serialised form (what checkpoints store).
+        assert_eq!(
+            ExperimentConfig::from_toml(&cfg.to_toml(), None).unwrap(),
+            cfg,
+            "{}",
+            path.display()
+        );
+        names.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
-    for d in [64, 128, 256, 512] {
-        assert!(names.contains(&format!("simple-{d}")), "{names:?}");
+    let mut want: Vec<String> = [64, 128, 256, 512]
+        .iter()
+        .map(|d| format!("simple-{d}.toml"))
+        .collect();
+    want.extend(
+        [
+            "fashion-mnist.toml",
+            "fashion-mnist-blur.toml",
+            "emoji-64-blur.toml",
+        ]
+        .map(String::from),
+    );
+    for w in want {
+        assert!(names.contains(&w), "{w} missing: {names:?}");
     }
 }
 
@@ -192,4 +213,61 @@ fn uvit_with_dwt_and_multiscale_loss_trains() {
         prism::train::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
     assert_eq!(loaded.model, cfg.model);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn blur_preset() -> String {
+    std::fs::read_to_string(configs_dir().join("fashion-mnist-blur.toml")).unwrap()
+}
+
+fn error(text: &str) -> String {
+    ExperimentConfig::from_toml(text, None)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn blurring_preset_has_the_papers_settings() {
+    let cfg = ExperimentConfig::from_toml(&blur_preset(), None).unwrap();
+    match cfg.process {
+        ProcessConfig::Blurring {
+            blur_sigma_max,
+            min_scale,
+            ..
+        } => assert_eq!((blur_sigma_max, min_scale), (20.0, 0.001)),
+        other => panic!("not blurring: {other:?}"),
+    }
+    // min_scale and the schedule have defaults (0.001 and the paper's [−10, 10] cosine).
+    let minimal = blur_preset().replace("min_scale = 0.001\n", "").replace(
+        "schedule = { kind = \"cosine\", logsnr_min = -10.0, logsnr_max = 10.0 }\n",
+        "",
+    );
+    assert_eq!(ExperimentConfig::from_toml(&minimal, None).unwrap(), cfg);
+}
+
+#[test]
+fn blurring_config_errors_name_the_key() {
+    let text = blur_preset();
+    let e = error(&text.replace("parameterization = \"eps\"", "parameterization = \"v\""));
+    assert!(
+        e.contains("needs model.parameterization = \"eps\", got \"v\""),
+        "{e}"
+    );
+    let e = error(&text.replace("sampler = \"ddpm\"", "sampler = \"dpmpp-2m\""));
+    assert!(
+        e.contains("needs sample.sampler = \"ddpm\"") && e.contains("dpmpp-2m"),
+        "{e}"
+    );
+    let e = error(&text.replace(
+        "weighting = { kind = \"mse\" }",
+        "weighting = { kind = \"elbo\" }",
+    ));
+    assert!(e.contains("objective.weighting"), "{e}");
+    let e = error(&text.replace("min_scale = 0.001", "min_scale = 0.0"));
+    assert!(e.contains("process.min_scale"), "{e}");
+    let e = error(&text.replace("blur_sigma_max = 20.0", "blur_sigma_max = -2.0"));
+    assert!(e.contains("process.blur_sigma_max"), "{e}");
+    let e = error(&text.replace("blur_sigma_max = 20.0", "blur_sigma = 20.0"));
+    assert!(e.contains("blur_sigma"), "{e}");
+    let e = error(&text.replace("min_scale = 0.001", "min_scale = 0.001\nd_min = 0.001"));
+    assert!(e.contains("unknown field `d_min`"), "{e}");
 }

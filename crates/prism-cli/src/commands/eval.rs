@@ -51,8 +51,21 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    let requested: Option<SamplerKind> = a.sampler.as_deref().map(str::parse).transpose()?;
+    let device = prism::default_device();
+    let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
+        .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
+    let process = cfg.process.build()?;
+    // Bits/dim needs the isotropic process's ELBO: leave it out of the default otherwise.
+    let default_metrics = if process.as_gaussian().is_some() {
+        "mse,bpd,swd"
+    } else {
+        "mse,swd"
+    };
     let metrics: Vec<&str> = a
         .metrics
+        .as_deref()
+        .unwrap_or(default_metrics)
         .split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
@@ -64,7 +77,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
         );
     }
     let wants_features = metrics.iter().any(|m| FEATURE_METRICS.contains(m));
-    let device = prism::default_device();
     let features: Option<Box<dyn FeatureNet>> = match (&a.features, wants_features) {
         (Some(path), true) => Some(
             load_feature_net(path, &device)
@@ -77,15 +89,20 @@ pub fn run(a: EvalArgs) -> Result<()> {
         ),
         _ => None,
     };
-    let kind: SamplerKind = a.sampler.parse()?;
-    let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
-        .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
     if let Some(p) = a.data.clone() {
         cfg.data.path = p;
     }
     let data = cfg.data.load()?;
     let (train_set, held_out) = data.split(cfg.data.held_out);
-    let process = cfg.process.build()?;
+    if metrics.contains(&"bpd") && process.as_gaussian().is_none() {
+        bail!(
+            "--metrics bpd: bits/dim is implemented for the Gaussian process only (there is no ELBO \
+             for the {} process here); choose other metrics, e.g. --metrics mse,swd",
+            process.kind()
+        );
+    }
+    let kind = requested.unwrap_or(cfg.sample.sampler);
+    prism::sample::check_sampler(&process, kind)?;
     let n = a.num.min(held_out.len());
     eprintln!(
         "prism eval: {} (step {step}) with {n} held-out images, seed {}",
@@ -168,13 +185,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
             shape,
             labels,
             guidance,
-            clip_x0: cfg.sample.clip_x0,
+            clip_x0: cfg.sample.clip_x0 && !a.no_clip,
             seed: a.seed,
         };
         let samples = super::generate_with_progress(&model, &process, &request, &device)?;
         let real = first_batch(&held_out, n, &device);
         let other = first_batch(&train_set, n, &device);
-        report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps,
+        report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps, "clip_x0": request.clip_x0,
             "guidance": guidance, "real_vs_real": "held-out vs the first N training images"});
         println!(
             "sample metrics: {n} samples ({kind}, {} steps, guidance {guidance}) vs {n} held-out images",

@@ -32,11 +32,12 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     )?;
     let process = cfg.process.build()?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
-    let eps = prism::tensor::normal(
-        [1, d.channels, d.image_size, d.image_size],
-        &mut rng,
-        &device,
-    );
+    let shape = [1, d.channels, d.image_size, d.image_size];
+    let eps = if a.no_noise {
+        Tensor::zeros(shape, &device)
+    } else {
+        prism::tensor::normal(shape, &mut rng, &device)
+    };
     let panels: Vec<Tensor<4>> = times
         .iter()
         .map(|&t| process.corrupt(x.clone(), &[t], eps.clone()))
@@ -45,7 +46,13 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     prism::image::save_png(&prism::image::grid(strip, times.len())?, &a.out)?;
     for &t in &times {
         let l = process.log_snr(t);
-        eprintln!("t = {t:.3}: logSNR = {l:+.3}");
+        match process.as_blurring() {
+            Some(b) => eprintln!(
+                "t = {t:.3}: logSNR = {l:+.3}, blur σ_B = {:.3} px",
+                b.blur_sigma(t)
+            ),
+            None => eprintln!("t = {t:.3}: logSNR = {l:+.3}"),
+        }
     }
     eprintln!("wrote {}", a.out.display());
     Ok(())

@@ -7,7 +7,7 @@ use prism::train::load_model;
 use crate::args::SampleArgs;
 
 pub fn run(a: SampleArgs) -> Result<()> {
-    let kind: SamplerKind = a.sampler.parse()?;
+    let requested: Option<SamplerKind> = a.sampler.as_deref().map(str::parse).transpose()?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.steps > 0, "--steps must be positive");
     let device = prism::default_device();
@@ -29,6 +29,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
         bail!("--guidance needs a class-conditional model");
     }
     let process = cfg.process.build()?;
+    let kind = requested.unwrap_or(cfg.sample.sampler);
     let shape = [
         a.num,
         cfg.data.channels,

@@ -101,7 +101,8 @@ impl EpsPredictor for DiffusionModel {
     }
 }
 
-/// Estimates bits/dim of `model` on held-out images.
+/// Estimates bits/dim of `model` on held-out images. The ELBO here is that of the isotropic
+/// Gaussian process; callers refuse other processes (`prism eval` does).
 pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
     model: &P,
     process: &Process,

@@ -8,6 +8,7 @@ use crate::data::Dataset;
 use crate::denoiser::{DiffusionModel, NoiseLevels};
 use crate::process::Process;
 use crate::tensor::{normal, scalar};
+use crate::transform::Dct2d;
 
 /// One row of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,7 +54,14 @@ pub fn denoise_mse(
             let eps = normal([b, c, s, s], &mut rng, device);
             let z = process.corrupt(data.images.clone(), &vec![t; b], eps);
             let levels = NoiseLevels::uniform(process.log_snr(t), b, device);
-            let x0_hat = model.predict(z, &levels, labels.clone()).x0_hat;
+            let pred = model.predict(z.clone(), &levels, labels.clone());
+            let x0_hat = match process.as_blurring() {
+                // x̂ = IDCT((DCT(z) − σ_t DCT(ε̂))/α_t): the isotropic conversion does not apply.
+                Some(p) => Dct2d::new(s, s, device)
+                    .and_then(|dct| p.x0_from_eps(&dct, z, pred.eps_hat, t))
+                    .expect("the DCT is built for the data's own plane size"),
+                None => pred.x0_hat,
+            };
             let err = scalar((x0_hat - data.images.clone()).powi_scalar(2).sum());
             let cerr = scalar(
                 (mean.clone().expand([b, c, s, s]) - data.images.clone())

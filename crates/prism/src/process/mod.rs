@@ -4,8 +4,10 @@
 //! The Gaussian process is isotropic (`z_t = α_t x + σ_t ε`), so every sampler applies to it.
 //! Processes that are not isotropic (blurring, Laplacian) supply their own posterior step.
 
+mod blurring;
 mod gaussian;
 
+pub use blurring::{BlurringProcess, DELTA, StepCoefficients, frequencies};
 pub use gaussian::GaussianProcess;
 
 use burn::tensor::Tensor;
@@ -24,6 +26,30 @@ pub enum ProcessConfig {
         #[serde(default)]
         schedule: ScheduleConfig,
     },
+    /// Blurring diffusion (Hoogeboom & Salimans 2023): Gaussian diffusion in the DCT basis whose
+    /// high frequencies fade first. Needs ε-prediction and the `ddpm` (ancestral) sampler.
+    Blurring {
+        /// The scalar logSNR schedule (`a_t`, `σ_t`); the paper's clipped cosine on [−10, 10] by default.
+        #[serde(default = "blurring_schedule")]
+        schedule: ScheduleConfig,
+        /// `σ_B,max`: the blur (in pixels) at `t = 1`; 0 is Gaussian diffusion.
+        blur_sigma_max: f64,
+        /// `d_min`: the floor of the per-frequency scale `d_t` (paper: 0.001).
+        #[serde(default = "default_min_scale")]
+        min_scale: f64,
+    },
+}
+
+/// The paper's noise schedule: cosine with logSNR clipped to [−10, 10].
+fn blurring_schedule() -> ScheduleConfig {
+    ScheduleConfig::Cosine {
+        logsnr_min: -10.0,
+        logsnr_max: 10.0,
+    }
+}
+
+fn default_min_scale() -> f64 {
+    0.001
 }
 
 impl Default for ProcessConfig {
@@ -41,6 +67,15 @@ impl ProcessConfig {
             ProcessConfig::Gaussian { schedule } => {
                 Process::Gaussian(GaussianProcess::new(schedule.build()?))
             }
+            ProcessConfig::Blurring {
+                schedule,
+                blur_sigma_max,
+                min_scale,
+            } => Process::Blurring(BlurringProcess::new(
+                schedule.build()?,
+                *blur_sigma_max,
+                *min_scale,
+            )?),
         })
     }
 }
@@ -50,6 +85,8 @@ impl ProcessConfig {
 pub enum Process {
     /// See [`GaussianProcess`].
     Gaussian(GaussianProcess),
+    /// See [`BlurringProcess`].
+    Blurring(BlurringProcess),
 }
 
 impl Process {
@@ -57,6 +94,7 @@ impl Process {
     pub fn schedule(&self) -> &Schedule {
         match self {
             Process::Gaussian(p) => p.schedule(),
+            Process::Blurring(p) => p.schedule(),
         }
     }
 
@@ -69,6 +107,7 @@ impl Process {
     pub fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Tensor<4> {
         match self {
             Process::Gaussian(p) => p.corrupt(x0, t, eps),
+            Process::Blurring(p) => p.corrupt(x0, t, eps),
         }
     }
 
@@ -76,13 +115,32 @@ impl Process {
     pub fn as_gaussian(&self) -> Option<&GaussianProcess> {
         match self {
             Process::Gaussian(p) => Some(p),
+            Process::Blurring(_) => None,
         }
     }
 
-    /// A sample from the prior at `t = 1`, given standard normal `noise`.
+    /// The blurring process, if this is one.
+    pub fn as_blurring(&self) -> Option<&BlurringProcess> {
+        match self {
+            Process::Blurring(p) => Some(p),
+            Process::Gaussian(_) => None,
+        }
+    }
+
+    /// A short name for messages: `gaussian` or `blurring`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Process::Gaussian(_) => "gaussian",
+            Process::Blurring(_) => "blurring",
+        }
+    }
+
+    /// A sample from the prior at `t = 1`, given standard normal `noise`. For both processes this
+    /// is `N(0, I)`: the signal left at `t = 1` (`α_1 ≤ a_1`, e.g. 0.0067 at `λ_min = −10`) is
+    /// neglected, as in the papers.
     pub fn prior(&self, noise: Tensor<4>) -> Tensor<4> {
         match self {
-            Process::Gaussian(_) => noise,
+            Process::Gaussian(_) | Process::Blurring(_) => noise,
         }
     }
 }

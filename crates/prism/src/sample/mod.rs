@@ -5,11 +5,16 @@
 //!   noise and the result is `z_0/α_0`.
 //! - DPM-Solver++(2M): K levels uniform in λ from `λ(1)` to `λ(0)`, then a final step to σ = 0
 //!   (the setting that keeps it stable at ≤ 10 steps).
+//!
+//! DDIM and DPM-Solver++ assume an isotropic process (scalar `α_t, σ_t`). For the blurring process,
+//! `ddpm` runs its own ancestral step ([`blurring_sample`]); the other samplers refuse it.
 
 mod ancestral;
+mod blurring;
 mod dpm_solver;
 
 pub use ancestral::{ddim_step, ddpm_step};
+pub use blurring::{blurring_sample, blurring_step};
 pub use dpm_solver::dpmpp_2m;
 
 use burn::tensor::Tensor;
@@ -84,6 +89,7 @@ impl std::str::FromStr for SamplerKind {
 
 /// Runs `kind` for `steps` network evaluations from the prior sample `z1`.
 /// `on_step(i, steps)` is called after each evaluation (progress bars).
+/// For the blurring process only `ddpm` applies; it runs the paper's step without clipping.
 pub fn sample<R: Rng + ?Sized>(
     process: &Process,
     denoiser: &dyn Denoise,
@@ -93,14 +99,47 @@ pub fn sample<R: Rng + ?Sized>(
     rng: &mut R,
     on_step: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor<4>> {
+    run(process, denoiser, kind, steps, z1, rng, false, on_step)
+}
+
+/// Checks that `kind` can sample `process`: the non-isotropic blurring process has only its
+/// ancestral step (`ddpm`).
+pub fn check_sampler(process: &Process, kind: SamplerKind) -> Result<()> {
+    if process.as_gaussian().is_none() && kind != SamplerKind::Ddpm {
+        return Err(Error::invalid(format!(
+            "the sampler '{kind}' needs an isotropic Gaussian process, but this model uses the {} \
+             process; use the sampler 'ddpm' (its ancestral step)",
+            process.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// [`sample`], with `blur_clip_x0` clipping `x̂` inside the blurring step (Gaussian samplers
+/// clip in the denoiser instead).
+#[allow(clippy::too_many_arguments)]
+fn run<R: Rng + ?Sized>(
+    process: &Process,
+    denoiser: &dyn Denoise,
+    kind: SamplerKind,
+    steps: usize,
+    z1: Tensor<4>,
+    rng: &mut R,
+    blur_clip_x0: bool,
+    on_step: &mut dyn FnMut(usize, usize),
+) -> Result<Tensor<4>> {
     if steps == 0 {
         return Err(Error::invalid(
             "the number of sampling steps must be at least 1",
         ));
     }
-    let gaussian = process
-        .as_gaussian()
-        .ok_or_else(|| Error::invalid("this sampler needs an isotropic Gaussian process"))?;
+    check_sampler(process, kind)?;
+    let gaussian = match process {
+        Process::Gaussian(g) => g,
+        Process::Blurring(b) => {
+            return blurring_sample(b, denoiser, steps, z1, rng, blur_clip_x0, on_step);
+        }
+    };
     let schedule = gaussian.schedule();
     match kind {
         SamplerKind::Ddpm | SamplerKind::Ddim { .. } => {
@@ -176,13 +215,24 @@ pub fn generate(
     use rand::SeedableRng;
 
     let r = request;
+    check_sampler(process, r.kind)?;
+    let blurring = process.as_blurring().is_some();
+    if blurring && model.parameterization() != crate::denoiser::Parameterization::Eps {
+        return Err(Error::invalid(format!(
+            "the blurring process needs an ε-predicting model (model.parameterization = \"eps\"), this one is {}",
+            model.parameterization().name()
+        )));
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(r.seed);
     let z1 = process.prior(normal(r.shape, &mut rng, device));
     let label_tensor = r.labels.clone().map(|l| {
         let n = l.len();
         Tensor::<1, Int>::from_data(TensorData::new(l, [n]), device)
     });
-    let clip_x0 = r.clip_x0;
+    // The blurring step clips x̂ itself (in pixel space, through the DCT); the denoiser's clip
+    // assumes an isotropic process.
+    let clip_x0 = r.clip_x0 && !blurring;
+    let blur_clip = r.clip_x0 && blurring;
     match label_tensor {
         Some(labels) if r.guidance != 1.0 => {
             let d = GuidedDenoiser {
@@ -191,7 +241,9 @@ pub fn generate(
                 guidance: r.guidance,
                 clip_x0,
             };
-            sample(process, &d, r.kind, r.steps, z1, &mut rng, on_step)
+            run(
+                process, &d, r.kind, r.steps, z1, &mut rng, blur_clip, on_step,
+            )
         }
         labels => {
             let d = ModelDenoiser {
@@ -199,7 +251,9 @@ pub fn generate(
                 labels,
                 clip_x0,
             };
-            sample(process, &d, r.kind, r.steps, z1, &mut rng, on_step)
+            run(
+                process, &d, r.kind, r.steps, z1, &mut rng, blur_clip, on_step,
+            )
         }
     }
 }
