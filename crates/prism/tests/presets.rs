@@ -1,6 +1,7 @@
 //! The shipped presets parse, validate and build; old checkpoints still load; model and objective
 //! settings of simple diffusion and the blurring process's settings are checked with errors that
-//! name the key; a U-ViT with DWT patching and the multiscale loss trains end to end.
+//! name the key; a U-ViT with DWT patching and a U-Net with convolutional patching train end to end
+//! with the multiscale loss.
 
 mod common;
 
@@ -166,10 +167,11 @@ fn model_settings_are_checked_with_named_keys() {
     );
 }
 
-/// A tiny U-ViT behind two DWT levels, trained with the multiscale loss for a few steps on
-/// Fashion-MNIST: the loss stays finite and the model file round-trips its config.
+/// A tiny U-ViT behind two DWT levels, then a tiny U-Net behind a 2×2 patch convolution, each
+/// trained with the multiscale loss for a few steps on Fashion-MNIST: the loss stays finite and the
+/// model file round-trips its config.
 #[test]
-fn uvit_with_dwt_and_multiscale_loss_trains() {
+fn patched_networks_train_with_the_multiscale_loss() {
     let mut cfg = common::preset("fashion-mnist-cond.toml");
     cfg.data.image_size = 16;
     cfg.data.fit = prism::data::Fit::Resize;
@@ -203,16 +205,45 @@ fn uvit_with_dwt_and_multiscale_loss_trains() {
     cfg.sample.num = 2;
     cfg.sample.steps = 2;
     let dir = common::temp_dir("uvit-dwt");
-    let mut o = TrainOptions::new(&dir);
-    o.progress = false;
-    o.pictures = false;
-    let out = train(&cfg, &o).unwrap();
+    let out = train(&cfg, &o_for(&dir)).unwrap();
     assert_eq!(out.step, 3);
     assert!(out.last_loss.is_finite() && out.last_loss > 0.0);
     let (loaded, _, _) =
         prism::train::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
     assert_eq!(loaded.model, cfg.model);
     std::fs::remove_dir_all(&dir).ok();
+
+    // The cheaper alternative: a U-Net behind a stride-2 2×2 convolution and its transposed twin.
+    cfg.model.uvit = None;
+    cfg.model.patching = PatchingConfig::Conv { factor: 2 };
+    cfg.model.unet = Some(prism::nn::UNetConfig {
+        channels: 4,
+        base_channels: 8,
+        channel_mults: vec![1, 2],
+        res_blocks: 1,
+        attention_levels: vec![],
+        head_channels: 8,
+        norm_groups: 4,
+        dropout: vec![0.1],
+        dropout_max_resolution: Some(4),
+        num_classes: 10,
+    });
+    cfg.validate().unwrap();
+    let dir = common::temp_dir("unet-conv");
+    let out = train(&cfg, &o_for(&dir)).unwrap();
+    assert!(out.last_loss.is_finite() && out.last_loss > 0.0);
+    let (loaded, model, _) =
+        prism::train::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
+    assert_eq!(loaded.model, cfg.model);
+    assert_eq!(model.patching.config(), PatchingConfig::Conv { factor: 2 });
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn o_for(dir: &std::path::Path) -> TrainOptions {
+    let mut o = TrainOptions::new(dir);
+    o.progress = false;
+    o.pictures = false;
+    o
 }
 
 fn blur_preset() -> String {

@@ -203,6 +203,34 @@ mod tests {
         assert!(y[4..].iter().all(|v| v.abs() < 1e-6));
     }
 
+    /// White noise keeps per-band variances equal to the products of the analysis filters'
+    /// energies: low-pass √2·[−⅛, ¼, ¾, ¼, −⅛] (energy 1.4375), high-pass −[−½, 1, −½]/√2
+    /// (energy 0.75), so LL ≈ 2.07, LH = HL ≈ 1.08, HH ≈ 0.56 (the range quoted in the module docs).
+    #[test]
+    fn white_noise_band_variances_follow_the_filter_energies() {
+        let device = Device::flex();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let lo: f64 = [-0.125f64, 0.25, 0.75, 0.25, -0.125]
+            .iter()
+            .map(|t| 2.0 * t * t)
+            .sum();
+        let hi: f64 = [-0.5f64, 1.0, -0.5].iter().map(|t| t * t / 2.0).sum();
+        let y = dwt2(normal([1, 1, 256, 256], &mut rng, &device), 1).unwrap();
+        let v = to_vec(y);
+        let n = 128 * 128;
+        for (band, want) in [lo * lo, hi * lo, lo * hi, hi * hi].into_iter().enumerate() {
+            let var = v[band * n..(band + 1) * n]
+                .iter()
+                .map(|&x| (x as f64).powi(2))
+                .sum::<f64>()
+                / n as f64;
+            assert!(
+                (var / want - 1.0).abs() < 0.05,
+                "band {band}: {var} vs {want}"
+            );
+        }
+    }
+
     #[test]
     fn indivisible_sizes_are_errors() {
         let device = Device::flex();
