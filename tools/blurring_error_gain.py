@@ -5,7 +5,7 @@ posterior mean by c2 * sigma_t * e per frequency. The script prints, for a 32×3
 largest such gain over frequencies at several t, for sigma_B,max in {0, 1, 20}, and the gain of the implied clean
 image x̂ = (u_t - sigma_t ε̂_u)/alpha_t, sigma_t/alpha_t = sigma_t/(a_t d_t).
 
-Run:  /work/venv/bin/python tools/blurring_error_gain.py
+Run:  tools/.venv/bin/python tools/blurring_error_gain.py
 """
 import numpy as np
 
