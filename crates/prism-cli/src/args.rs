@@ -72,6 +72,10 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Write no sample grids or loss plot (the end-of-training grid of `sample.num` images takes
+    /// minutes at 512² on a CPU); sample afterwards with `prism sample`.
+    #[arg(long)]
+    pub no_pictures: bool,
 }
 
 #[derive(Debug, clap::Args)]
