@@ -26,6 +26,30 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train the feature classifier that KID/FID/precision-recall use on a labelled data set.
     Classifier(ClassifierArgs),
+    /// Time a config's training and sampling steps and report peak memory (random images; no data).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Experiment config (TOML), e.g. configs/simple-512.toml.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Training batch size (default: the config's train.batch_size).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Training steps to time (the first is reported apart, as warm-up).
+    #[arg(long, default_value_t = 3)]
+    pub train_steps: usize,
+    /// Sampling steps to time.
+    #[arg(long, default_value_t = 3)]
+    pub sample_steps: usize,
+    /// Images sampled at once.
+    #[arg(long, default_value_t = 1)]
+    pub sample_batch: usize,
+    /// Seed of the weights, images and noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +72,10 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Write no sample grids or loss plot (the end-of-training grid of `sample.num` images takes
+    /// minutes at 512² on a CPU); sample afterwards with `prism sample`.
+    #[arg(long)]
+    pub no_pictures: bool,
 }
 
 #[derive(Debug, clap::Args)]

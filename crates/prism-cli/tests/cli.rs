@@ -425,3 +425,58 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
     assert_eq!(image::open(&strip).unwrap().width(), 5 * 34 + 2);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `prism bench` times both steps and reports the peak; `train --no-pictures` writes no grid.
+#[test]
+fn bench_reports_steps_and_memory_and_training_can_skip_pictures() {
+    let dir = std::env::temp_dir().join(format!("prism-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = tiny_config(&dir, 2);
+    let o = prism(&[
+        "bench",
+        "--config",
+        config.to_str().unwrap(),
+        "--batch",
+        "2",
+        "--train-steps",
+        "2",
+        "--sample-steps",
+        "2",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}{out}", stderr(&o));
+    assert!(out.contains("parameters: "), "{out}");
+    assert!(
+        out.contains("sampling (") && out.contains("training (batch 2"),
+        "{out}"
+    );
+    if cfg!(target_os = "linux") {
+        assert!(
+            out.contains("peak resident") && out.contains(" GiB"),
+            "{out}"
+        );
+    }
+    let o = prism(&[
+        "bench",
+        "--config",
+        config.to_str().unwrap(),
+        "--train-steps",
+        "0",
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("--train-steps"));
+
+    let run = dir.join("run");
+    let o = prism(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+        "--no-pictures",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("model.safetensors").exists());
+    assert!(!run.join("samples.png").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

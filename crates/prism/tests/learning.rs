@@ -53,19 +53,20 @@ fn fashion_mnist_learns() {
         &model,
         &process,
         &held_out,
-        &train_set.mean_image(),
+        &train_set.mean_image().unwrap(),
         &times,
         500,
         1,
         &device,
-    );
+    )
+    .unwrap();
     let opts = BpdOptions {
         images: 500,
         draws: 16,
         logsnr_max: Some(12.0),
         seed: 2,
     };
-    let bpd = bits_per_dim(&model, &process, &held_out, opts, &device);
+    let bpd = bits_per_dim(&model, &process, &held_out, opts, &device).unwrap();
     let report = format!(
         "{rows:?}\nbits/dim {:.3} ± {:.3} (prior {:.4}, reconstruction {:.4}, diffusion {:.3}); {:.0} s of training",
         bpd.bpd, bpd.stderr, bpd.prior, bpd.reconstruction, bpd.diffusion, out.seconds

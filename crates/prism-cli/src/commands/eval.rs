@@ -16,10 +16,14 @@ use serde_json::json;
 use crate::args::EvalArgs;
 
 /// The first `n` images of a set (no flips or random crops: the set is an evaluation split).
-fn first_batch(set: &Dataset, n: usize, device: &burn::tensor::Device) -> burn::tensor::Tensor<4> {
+fn first_batch(
+    set: &Dataset,
+    n: usize,
+    device: &burn::tensor::Device,
+) -> prism::Result<burn::tensor::Tensor<4>> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let idx: Vec<usize> = (0..n.min(set.len())).collect();
-    set.batch(&idx, &mut rng, device).images
+    Ok(set.try_batch(&idx, &mut rng, device)?.images)
 }
 
 const METRICS: [&str; 6] = ["mse", "bpd", "swd", "kid", "fid", "pr"];
@@ -120,12 +124,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
             &model,
             &process,
             &held_out,
-            &train_set.mean_image(),
+            &train_set.mean_image()?,
             &times,
             n,
             a.seed,
             &device,
-        );
+        )?;
         println!(
             "{:>6}  {:>10}  {:>14}  {:>8}",
             "t", "MSE(x̂)", "MSE(constant)", "ratio"
@@ -151,7 +155,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             logsnr_max: Some(a.logsnr_max),
             seed: a.seed,
         };
-        let b = bits_per_dim(&model, &process, &held_out, opts, &device);
+        let b = bits_per_dim(&model, &process, &held_out, opts, &device)?;
         println!(
             "bits/dim: {:.4} ± {:.4} (n = {}, {} draws, decoder at logSNR {}; prior {:.4}, reconstruction {:.4}, diffusion {:.4})",
             b.bpd,
@@ -189,8 +193,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
             seed: a.seed,
         };
         let samples = super::generate_with_progress(&model, &process, &request, &device)?;
-        let real = first_batch(&held_out, n, &device);
-        let other = first_batch(&train_set, n, &device);
+        let real = first_batch(&held_out, n, &device)?;
+        let other = first_batch(&train_set, n, &device)?;
         report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps, "clip_x0": request.clip_x0,
             "guidance": guidance, "real_vs_real": "held-out vs the first N training images"});
         println!(

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod bench;
 mod classifier;
 mod eval;
 mod forward;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forward(a) => forward::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Classifier(a) => classifier::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

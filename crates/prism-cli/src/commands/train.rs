@@ -32,6 +32,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let mut opts = TrainOptions::new(&run_dir);
     opts.resume = a.resume.is_some();
     opts.progress = !a.quiet;
+    opts.pictures = !a.no_pictures;
     let stop = opts.stop.clone();
     ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
@@ -68,13 +69,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         .into());
     }
+    let samples = if a.no_pictures {
+        "none (--no-pictures)".to_string()
+    } else {
+        run_dir.join("samples.png").display().to_string()
+    };
     eprintln!(
-        "done: {} steps in {:.0} s, final loss {:.4}\n  model   {}\n  samples {}\n  metrics {}",
+        "done: {} steps in {:.0} s, final loss {:.4}\n  model   {}\n  samples {samples}\n  metrics {}",
         out.step,
         out.seconds,
         out.last_loss,
         model.display(),
-        run_dir.join("samples.png").display(),
         run_dir.join("metrics.jsonl").display(),
     );
     Ok(())

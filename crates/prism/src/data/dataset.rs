@@ -212,9 +212,10 @@ impl Dataset {
         (self, test)
     }
 
-    /// The images at `indices` (cropped and flipped as configured, using `rng`). In-memory sets
-    /// cannot fail; a lazy set panics if a file that passed the load-time check no longer decodes
-    /// (use [`Dataset::try_batch`] there).
+    /// The images at `indices` (cropped and flipped as configured, using `rng`), for in-memory
+    /// sets, which cannot fail. A lazy set panics if a file that passed the load-time check no
+    /// longer decodes: code that may see a lazy set (training, evaluation) uses
+    /// [`Dataset::try_batch`].
     pub fn batch<R: Rng + ?Sized>(&self, indices: &[usize], rng: &mut R, device: &Device) -> Batch {
         self.try_batch(indices, rng, device)
             .unwrap_or_else(|e| panic!("{e}"))
@@ -319,8 +320,9 @@ impl Dataset {
     }
 
     /// Per-pixel mean image `[C·S·S]` over the set (the best constant predictor of `x`).
-    /// A lazy set decodes the centre crop of every file (and panics if one no longer decodes).
-    pub fn mean_image(&self) -> Vec<f32> {
+    /// A lazy set decodes the centre crop of every file; a file that no longer decodes is an
+    /// error naming it. In-memory sets cannot fail.
+    pub fn mean_image(&self) -> Result<Vec<f32>> {
         if let Some(decode) = &self.decode {
             let mut rng = ChaCha8Rng::seed_from_u64(0);
             let all: Vec<usize> = (0..self.len()).collect();
@@ -329,19 +331,17 @@ impl Dataset {
             centre.random_flip = false;
             let mut mean = vec![0f64; self.channels * self.size * self.size];
             for chunk in all.chunks(16) {
-                let data = centre
-                    .decode_batch(decode, chunk, &mut rng)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let data = centre.decode_batch(decode, chunk, &mut rng)?;
                 for img in data.chunks(mean.len()) {
                     for (m, &v) in mean.iter_mut().zip(img) {
                         *m += v as f64;
                     }
                 }
             }
-            return mean
+            return Ok(mean
                 .iter()
                 .map(|&m| (m / self.len() as f64) as f32)
-                .collect();
+                .collect());
         }
         let len = self.image_len();
         let mut mean = vec![0f64; len];
@@ -350,8 +350,9 @@ impl Dataset {
                 *m += v as f64;
             }
         }
-        mean.iter()
+        Ok(mean
+            .iter()
             .map(|&m| (m / self.len() as f64) as f32)
-            .collect()
+            .collect())
     }
 }

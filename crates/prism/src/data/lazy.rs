@@ -176,4 +176,51 @@ mod tests {
         assert_eq!(b.images.dims(), [2, 3, 32, 32]);
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    /// The evaluation paths (`mean_image`, `denoise_mse`) return an error naming a file that was
+    /// truncated after the set was loaded, instead of panicking.
+    #[test]
+    fn evaluation_fails_on_a_file_truncated_after_loading() {
+        use crate::denoiser::{ModelConfig, Parameterization};
+        use crate::nn::UNetConfig;
+        use crate::process::ProcessConfig;
+
+        let dir = std::env::temp_dir().join(format!("prism-lazy-eval-{}", std::process::id()));
+        write_photos(&dir);
+        let (train, held_out) = cfg(&dir).load().unwrap().split(1);
+        assert_eq!(train.mean_image().unwrap().len(), 3 * 8 * 8);
+        let bytes = std::fs::read(dir.join("2.png")).unwrap();
+        std::fs::write(dir.join("2.png"), &bytes[..bytes.len() / 2]).unwrap();
+        let bytes = std::fs::read(dir.join("0.png")).unwrap();
+        std::fs::write(dir.join("0.png"), &bytes[..bytes.len() / 2]).unwrap();
+
+        let e = train.mean_image().unwrap_err();
+        assert!(e.to_string().contains("0.png"), "{e}");
+        let device = Device::flex();
+        let unet = UNetConfig {
+            channels: 3,
+            base_channels: 8,
+            channel_mults: vec![1],
+            res_blocks: 1,
+            attention_levels: vec![],
+            head_channels: 8,
+            norm_groups: 4,
+            dropout: vec![],
+            dropout_max_resolution: None,
+            num_classes: 0,
+        };
+        let model = ModelConfig::with_unet(Parameterization::V, unet)
+            .init(&device)
+            .unwrap();
+        let process = ProcessConfig::Gaussian {
+            schedule: Default::default(),
+        }
+        .build()
+        .unwrap();
+        let mean = vec![0.0; 3 * 8 * 8];
+        let e = crate::eval::denoise_mse(&model, &process, &held_out, &mean, &[0.5], 1, 0, &device)
+            .unwrap_err();
+        assert!(e.to_string().contains("2.png"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

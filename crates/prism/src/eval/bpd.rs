@@ -21,6 +21,7 @@
 use burn::tensor::{Device, Int, Tensor};
 use rand::{Rng, SeedableRng};
 
+use crate::Result;
 use crate::data::Dataset;
 use crate::denoiser::{DiffusionModel, NoiseLevels};
 use crate::process::Process;
@@ -102,14 +103,15 @@ impl EpsPredictor for DiffusionModel {
 }
 
 /// Estimates bits/dim of `model` on held-out images. The ELBO here is that of the isotropic
-/// Gaussian process; callers refuse other processes (`prism eval` does).
+/// Gaussian process; callers refuse other processes (`prism eval` does). Fails when an image of
+/// a lazily decoded set no longer decodes.
 pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
     model: &P,
     process: &Process,
     held_out: &Dataset,
     opts: BpdOptions,
     device: &Device,
-) -> BitsPerDim {
+) -> Result<BitsPerDim> {
     let BpdOptions {
         images: n,
         draws,
@@ -132,7 +134,7 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
     for start in (0..n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
-        let data = held_out.batch(&idx, &mut rng, device);
+        let data = held_out.try_batch(&idx, &mut rng, device)?;
         let labels = if conditional {
             data.labels.clone()
         } else {
@@ -183,14 +185,14 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
     let m = per_image.len() as f64;
     let mean = per_image.iter().sum::<f64>() / m;
     let var = per_image.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0);
-    BitsPerDim {
+    Ok(BitsPerDim {
         bpd: mean,
         stderr: (var / m).sqrt(),
         prior: prior_sum / m,
         reconstruction: rec_sum / m,
         diffusion: diff_sum / m,
         images: per_image.len(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -269,7 +271,7 @@ mod tests {
             logsnr_max: Some(l0),
             seed: 3,
         };
-        let got = bits_per_dim(&Optimal(s), &process, &data, opts, &device);
+        let got = bits_per_dim(&Optimal(s), &process, &data, opts, &device).unwrap();
         let softplus = |x: f64| x.exp().ln_1p();
         let c = (s * s).ln();
         let bits = std::f64::consts::LN_2;

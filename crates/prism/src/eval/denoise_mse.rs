@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 
+use crate::Result;
 use crate::data::Dataset;
 use crate::denoiser::{DiffusionModel, NoiseLevels};
 use crate::process::Process;
@@ -22,7 +23,8 @@ pub struct DenoiseMse {
 }
 
 /// Evaluates `model` on the first `n` images of `held_out` at each of `times`, with the label of
-/// each image when the model is class-conditional, and fixed noise from `seed`.
+/// each image when the model is class-conditional, and fixed noise from `seed`. Fails when an
+/// image of a lazily decoded set no longer decodes.
 #[allow(clippy::too_many_arguments)]
 pub fn denoise_mse(
     model: &DiffusionModel,
@@ -33,7 +35,7 @@ pub fn denoise_mse(
     n: usize,
     seed: u64,
     device: &Device,
-) -> Vec<DenoiseMse> {
+) -> Result<Vec<DenoiseMse>> {
     let n = n.min(held_out.len());
     let batch = 64;
     let conditional = model.net.num_classes() > 0;
@@ -44,7 +46,7 @@ pub fn denoise_mse(
     for start in (0..n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
-        let data = held_out.batch(&idx, &mut rng, device);
+        let data = held_out.try_batch(&idx, &mut rng, device)?;
         let labels = if conditional {
             data.labels.clone()
         } else {
@@ -58,8 +60,7 @@ pub fn denoise_mse(
             let x0_hat = match process.as_blurring() {
                 // x̂ = IDCT((DCT(z) − σ_t DCT(ε̂))/α_t): the isotropic conversion does not apply.
                 Some(p) => Dct2d::new(s, s, device)
-                    .and_then(|dct| p.x0_from_eps(&dct, z, pred.eps_hat, t))
-                    .expect("the DCT is built for the data's own plane size"),
+                    .and_then(|dct| p.x0_from_eps(&dct, z, pred.eps_hat, t))?,
                 None => pred.x0_hat,
             };
             let err = scalar((x0_hat - data.images.clone()).powi_scalar(2).sum());
@@ -73,7 +74,7 @@ pub fn denoise_mse(
         }
     }
     let d = (n * c * s * s) as f64;
-    times
+    Ok(times
         .iter()
         .zip(sums)
         .map(|(&t, (m, k))| DenoiseMse {
@@ -81,5 +82,5 @@ pub fn denoise_mse(
             model: m / d,
             constant: k / d,
         })
-        .collect()
+        .collect())
 }
