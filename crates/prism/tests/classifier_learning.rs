@@ -11,8 +11,9 @@ use prism::data::{DataConfig, Fit};
 use prism::eval::{Classifier, ClassifierConfig, load_feature_net};
 use prism::train::{ClassifierTraining, accuracy, train_classifier};
 
-/// Held-out accuracy after three epochs on 4,000 images. Chance is 0.10.
-const MIN_ACCURACY: f64 = 0.70;
+/// Held-out accuracy after three epochs on 4,000 images. Chance is 0.10; this budget reached 0.7315
+/// (deterministic for the seed; the margin allows for other backends and thread counts).
+const MIN_ACCURACY: f64 = 0.65;
 
 fn part(held_out: usize, flip: bool) -> DataConfig {
     DataConfig {
