@@ -20,6 +20,8 @@ pub mod denoiser;
 mod error;
 pub mod eval;
 pub mod fsutil;
+#[cfg(test)]
+mod golden_data;
 pub mod image;
 pub mod nn;
 pub mod objective;

@@ -7,16 +7,11 @@ use super::*;
 use crate::eval::inception::inception_input;
 
 fn golden(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).unwrap()
+    crate::golden_data::load(name)
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
+    crate::golden_data::f32s(v)
 }
 
 fn cases() -> Vec<(Features, Features, Value)> {

@@ -14,16 +14,11 @@ use crate::schedule::{CosineSchedule, Schedule, alpha_from_log_snr, sigma_from_l
 use crate::tensor::to_vec;
 
 fn golden() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/blurring.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).unwrap()
+    crate::golden_data::load("blurring.json")
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
+    crate::golden_data::f32s(v)
 }
 
 fn tensor(v: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {

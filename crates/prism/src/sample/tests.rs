@@ -16,16 +16,11 @@ const M: f64 = 0.3;
 const S: f64 = 0.5;
 
 fn golden() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/samplers.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).unwrap()
+    crate::golden_data::load("samplers.json")
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
+    crate::golden_data::f32s(v)
 }
 
 fn t1(v: &[f32], device: &Device) -> Tensor<4> {

@@ -134,16 +134,11 @@ fn bad_parameters_are_config_errors() {
 }
 
 fn golden() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schedules.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).unwrap()
+    crate::golden_data::load("schedules.json")
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    crate::golden_data::f64s(v)
 }
 
 fn clip_of(case: &Value) -> ShiftClip {

@@ -108,16 +108,11 @@ mod tests {
     use crate::tensor::{normal, to_vec};
 
     fn golden() -> Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/blurring.json");
-        serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).unwrap()
+        crate::golden_data::load("blurring.json")
     }
 
     fn floats(v: &Value) -> Vec<f32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
+        crate::golden_data::f32s(v)
     }
 
     fn shape(v: &Value) -> [usize; 4] {
