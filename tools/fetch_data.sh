@@ -4,6 +4,7 @@
 #   tools/fetch_data.sh fashion-mnist   # 60k train + 10k test, 28×28 grey, labelled (MIT)
 #   tools/fetch_data.sh emoji           # 3,786 Noto emoji, 64×64 RGBA PNG (Apache-2.0)
 #   tools/fetch_data.sh photos          # 15 photographs, 1365–5312 px (CC-BY/CC-BY-SA/CC0, per file)
+#   tools/fetch_data.sh mate-nature     # 12 more photographs, 1280–2560 px (GPL-2+: never commit them)
 # Then train with --data, e.g.
 #   prism train --config configs/fashion-mnist-cond.toml \
 #       --data data/external/fashion-mnist/train-images-idx3-ubyte.gz
@@ -38,6 +39,12 @@ case "${1:-}" in
     find "$work/x/usr/share/backgrounds" -name '*.jpg' -exec cp {} "$out/photos/" \;
     find "$work/x/usr/share/doc" -name copyright -exec cp {} "$out/photos/COPYRIGHT" \;
     echo "$(ls "$out/photos" | wc -l) files in $out/photos" ;;
+  mate-nature)
+    debian_package mate-backgrounds
+    mkdir -p "$out/mate-nature"
+    cp "$work"/x/usr/share/backgrounds/mate/nature/*.jpg "$out/mate-nature/"
+    find "$work/x/usr/share/doc" -name copyright -exec cp {} "$out/mate-nature/COPYRIGHT" \;
+    echo "$(ls "$out/mate-nature" | wc -l) files in $out/mate-nature" ;;
   *)
-    sed -n '2,9p' "$0"; exit 2 ;;
+    sed -n '2,10p' "$0"; exit 2 ;;
 esac

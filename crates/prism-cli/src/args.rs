@@ -233,6 +233,11 @@ pub struct EvalArgs {
     /// Do not clip x̂ to [-1, 1] while sampling (default: the model config's sample.clip_x0).
     #[arg(long)]
     pub no_clip: bool,
+    /// Comma-separated logSNR values at which to measure the denoising error (mse) instead of
+    /// the default times t = 0.1, 0.25, 0.5, 0.75, 0.9: compares models trained with different
+    /// schedules at equal noise levels, e.g. --mse-logsnr=4,2,0,-2,-4
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub mse_logsnr: Option<Vec<f64>>,
     /// Monte Carlo logSNR draws per image for bits/dim.
     #[arg(long, default_value_t = 32)]
     pub draws: usize,

@@ -276,6 +276,53 @@ fn eval_feature_metrics_on_the_shipped_checkpoint() {
     );
 }
 
+/// `--mse-logsnr` measures the denoising error at the given noise levels (what compares models
+/// trained with different schedules): the JSON records the logSNR of each row, the error falls
+/// as the logSNR rises, and a level outside the schedule is refused with the flag's name.
+#[test]
+fn eval_mse_at_given_logsnr() {
+    let json = std::env::temp_dir().join(format!("prism-eval-mse-{}.json", std::process::id()));
+    let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
+    let data = root().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    let args = |levels: &str| {
+        vec![
+            "eval".to_string(),
+            "--checkpoint".into(),
+            model.to_str().unwrap().into(),
+            "--data".into(),
+            data.to_str().unwrap().into(),
+            "--metrics".into(),
+            "mse".into(),
+            "--num".into(),
+            "32".into(),
+            format!("--mse-logsnr={levels}"),
+            "--json".into(),
+            json.to_str().unwrap().into(),
+        ]
+    };
+    let a = args("4,0,-4");
+    let o = prism(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("logSNR"));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).ok();
+    let rows = r["denoise_mse"].as_array().expect("rows");
+    let f = |v: &serde_json::Value| v.as_f64().expect("a number");
+    for (row, want) in rows.iter().zip([4.0, 0.0, -4.0]) {
+        assert!((f(&row["logsnr"]) - want).abs() < 1e-6, "{row}");
+    }
+    assert!(f(&rows[0]["mse_model"]) < f(&rows[1]["mse_model"]), "{r}");
+    assert!(f(&rows[1]["mse_model"]) < f(&rows[2]["mse_model"]), "{r}");
+
+    let a = args("40");
+    let o = prism(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let e = stderr(&o);
+    assert!(
+        o.status.code() == Some(1) && e.contains("--mse-logsnr") && !e.contains("panicked"),
+        "{e}"
+    );
+}
+
 #[test]
 fn eval_feature_metrics_need_a_feature_network() {
     let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");

@@ -9,6 +9,7 @@ use prism::eval::{
     extract, fid, kid, load_feature_net, precision_recall, swd,
 };
 use prism::sample::{Generate, SamplerKind};
+use prism::schedule::LogSnrSchedule;
 use prism::train::load_model;
 use rand::SeedableRng;
 use serde_json::json;
@@ -119,7 +120,19 @@ pub fn run(a: EvalArgs) -> Result<()> {
     });
 
     if metrics.contains(&"mse") {
-        let times = [0.1, 0.25, 0.5, 0.75, 0.9];
+        let schedule = process.schedule();
+        let times: Vec<f64> = match &a.mse_logsnr {
+            Some(levels) => {
+                let (hi, lo) = (schedule.log_snr(0.0), schedule.log_snr(1.0));
+                if let Some(bad) = levels.iter().find(|l| !(lo..=hi).contains(*l)) {
+                    bail!(
+                        "--mse-logsnr: {bad} lies outside the model's schedule, logSNR {lo:.3} … {hi:.3}"
+                    );
+                }
+                levels.iter().map(|&l| schedule.t_of_log_snr(l)).collect()
+            }
+            None => vec![0.1, 0.25, 0.5, 0.75, 0.9],
+        };
         let mse = denoise_mse(
             &model,
             &process,
@@ -131,13 +144,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
             &device,
         )?;
         println!(
-            "{:>6}  {:>10}  {:>14}  {:>8}",
-            "t", "MSE(x̂)", "MSE(constant)", "ratio"
+            "{:>6}  {:>7}  {:>10}  {:>14}  {:>8}",
+            "t", "logSNR", "MSE(x̂)", "MSE(constant)", "ratio"
         );
         for r in &mse {
             println!(
-                "{:>6.2}  {:>10.5}  {:>14.5}  {:>8.3}",
+                "{:>6.3}  {:>7.3}  {:>10.5}  {:>14.5}  {:>8.3}",
                 r.t,
+                schedule.log_snr(r.t),
                 r.model,
                 r.constant,
                 r.model / r.constant
@@ -145,7 +159,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         report["denoise_mse"] = mse
             .iter()
-            .map(|r| json!({"t": r.t, "mse_model": r.model, "mse_constant": r.constant}))
+            .map(|r| {
+                json!({"t": r.t, "logsnr": schedule.log_snr(r.t), "mse_model": r.model,
+                       "mse_constant": r.constant})
+            })
             .collect();
     }
     if metrics.contains(&"bpd") {
