@@ -16,13 +16,15 @@ fn configs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs")
 }
 
-/// Every `configs/*.toml` parses and validates, and its model builds (parameter count only, no
-/// forward pass, to keep the test cheap).
+/// Every `configs/*.toml` and `configs/experiments/*.toml` parses and validates, and its model
+/// builds (parameter count only, no forward pass, to keep the test cheap).
 #[test]
 fn every_preset_parses_and_builds() {
     let device = prism::default_device();
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(configs_dir()).unwrap() {
+    let dirs = [configs_dir(), configs_dir().join("experiments")];
+    let entries = dirs.iter().flat_map(|d| std::fs::read_dir(d).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
             continue;
