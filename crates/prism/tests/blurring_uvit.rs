@@ -10,11 +10,7 @@ use prism::train::{TrainOptions, load_model, train};
 
 #[test]
 fn blurring_trains_and_samples_with_a_uvit() {
-    let mut cfg = common::preset("fashion-mnist-blur.toml");
-    cfg.data.image_size = 16;
-    cfg.data.fit = prism::data::Fit::Resize;
-    cfg.data.limit = 64;
-    cfg.data.held_out = 16;
+    let mut cfg = common::tiny_preset("fashion-mnist-blur.toml", 64, 16);
     cfg.model.unet = None;
     cfg.model.patching = PatchingConfig::Dwt { levels: 1 };
     cfg.model.uvit = Some(UViTConfig {

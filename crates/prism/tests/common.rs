@@ -20,6 +20,17 @@ pub fn preset(name: &str) -> ExperimentConfig {
     cfg
 }
 
+/// A preset shrunk for a quick training test: `limit` Fashion-MNIST images resized to 16×16, the
+/// last `held_out` of them held out.
+pub fn tiny_preset(name: &str, limit: usize, held_out: usize) -> ExperimentConfig {
+    let mut cfg = preset(name);
+    cfg.data.image_size = 16;
+    cfg.data.fit = prism::data::Fit::Resize;
+    cfg.data.limit = limit;
+    cfg.data.held_out = held_out;
+    cfg
+}
+
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("prism-test-{name}-{}", std::process::id()));

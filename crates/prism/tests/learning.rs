@@ -10,6 +10,7 @@
 //!
 //! Skipped in debug builds, where it would be slow.
 
+#[allow(dead_code)] // the helpers this test does not use
 mod common;
 
 use prism::eval::{BpdOptions, bits_per_dim, denoise_mse};

@@ -174,11 +174,7 @@ fn model_settings_are_checked_with_named_keys() {
 /// model file round-trips its config.
 #[test]
 fn patched_networks_train_with_the_multiscale_loss() {
-    let mut cfg = common::preset("fashion-mnist-cond.toml");
-    cfg.data.image_size = 16;
-    cfg.data.fit = prism::data::Fit::Resize;
-    cfg.data.limit = 100;
-    cfg.data.held_out = 20;
+    let mut cfg = common::tiny_preset("fashion-mnist-cond.toml", 100, 20);
     cfg.model.unet = None;
     cfg.model.patching = PatchingConfig::Dwt { levels: 2 };
     cfg.model.uvit = Some(prism::nn::UViTConfig {

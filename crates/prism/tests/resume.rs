@@ -7,11 +7,7 @@ mod common;
 use prism::train::{TrainOptions, host_params, load_checkpoint, train};
 
 fn tiny() -> prism::config::ExperimentConfig {
-    let mut cfg = common::preset("fashion-mnist-cond.toml");
-    cfg.data.image_size = 16;
-    cfg.data.fit = prism::data::Fit::Resize;
-    cfg.data.limit = 300;
-    cfg.data.held_out = 50;
+    let mut cfg = common::tiny_preset("fashion-mnist-cond.toml", 300, 50);
     cfg.data.random_flip = true;
     let unet = cfg.model.unet.as_mut().expect("a U-Net preset");
     unet.base_channels = 16;
