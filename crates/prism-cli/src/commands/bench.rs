@@ -14,12 +14,8 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
 use prism::config::ExperimentConfig;
-use prism::denoiser::NoiseLevels;
-use prism::objective::LossInputs;
-use prism::schedule::LogSnrSchedule;
-use prism::tensor::{normal, scalar};
-use prism::train::{AdamW, ema_update, step_rng};
-use rand::Rng;
+use prism::tensor::scalar;
+use prism::train::{AdamW, batch_loss, ema_update, step_rng};
 
 use crate::args::BenchArgs;
 
@@ -113,7 +109,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut model = cfg.model.init(&device)?;
     let mut ema = model.valid();
     let mut opt = AdamW::new(cfg.train.adamw.clone());
-    let schedule = process.schedule();
     let mut times = Vec::with_capacity(a.train_steps);
     for step in 0..a.train_steps as u64 {
         let started = Instant::now();
@@ -128,27 +123,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 &device,
             )
         });
-        let u0: f64 = rng.random();
-        let t: Vec<f64> = (0..batch)
-            .map(|i| (u0 + i as f64 / batch as f64).fract())
-            .collect();
-        let eps = normal([batch, c, s, s], &mut rng, &device);
-        let log_snr: Vec<f64> = t.iter().map(|&t| schedule.log_snr(t)).collect();
-        let dlog: Vec<f64> = t.iter().map(|&t| schedule.dlog_snr_dt(t)).collect();
-        let z = process.corrupt(x0.clone(), &t, eps.clone());
-        let levels = NoiseLevels::new(log_snr, &device);
-        let raw = model.raw(z.clone(), &levels, labels);
-        let loss = cfg.objective.loss(
-            model.parameterization(),
-            LossInputs {
-                raw,
-                z,
-                x0,
-                eps,
-                levels: &levels,
-                dlog_snr_dt: &dlog,
-            },
-        );
+        let loss = batch_loss(&cfg, &process, &model, x0, labels, &mut rng);
         let grads = loss.backward();
         let loss = scalar(loss);
         let (m, _) = opt.update(model, &grads, cfg.train.lr, cfg.train.grad_clip);

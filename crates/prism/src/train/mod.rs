@@ -10,6 +10,7 @@ mod ema;
 mod metrics;
 mod optimizer;
 mod params;
+mod step;
 mod trainer;
 
 pub use checkpoint::{
@@ -22,6 +23,7 @@ pub use ema::{ema_decay, ema_update};
 pub use metrics::{MetricsLine, read_metrics};
 pub use optimizer::{AdamW, AdamWConfig};
 pub use params::{HostTensor, grads_by_name, host_params, host_to_flat, map_params};
+pub use step::batch_loss;
 pub use trainer::{TrainOptions, TrainOutcome, load_into, load_model, train};
 
 /// The generator for step `step` of a run seeded with `seed` (SplitMix-style mixing).

@@ -15,13 +15,12 @@ use rand::Rng;
 use super::checkpoint::{self, FORMAT_KEY, check_matches};
 use super::metrics::{self, MetricsLine};
 use super::params::{host_params, host_to_flat, map_params};
+use super::step::batch_loss;
 use super::{AdamW, ema_decay, ema_update, step_rng};
 use crate::config::ExperimentConfig;
-use crate::denoiser::{DiffusionModel, NoiseLevels};
-use crate::objective::LossInputs;
+use crate::denoiser::DiffusionModel;
 use crate::process::Process;
-use crate::schedule::LogSnrSchedule;
-use crate::tensor::{normal, scalar};
+use crate::tensor::scalar;
 use crate::{Error, Result};
 
 /// How to run a training job.
@@ -341,7 +340,6 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
     bar.set_position(state.step);
 
     let b = t.batch_size;
-    let [c, s] = [cfg.data.channels, cfg.data.image_size];
     let started = Instant::now();
     let mut window = (0.0, 0.0, 0u64, Instant::now()); // (loss sum, grad-norm sum, steps, since)
     let mut last_loss = f64::NAN;
@@ -365,30 +363,8 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
             }
             Tensor::<1, Int>::from_data(TensorData::new(v, [b]), &device)
         });
-        // 2. Times (stratified over the batch, Kingma et al. 2021 App. I.1) and noise.
-        let u0: f64 = rng.random();
-        let times: Vec<f64> = (0..b).map(|i| (u0 + i as f64 / b as f64).fract()).collect();
-        let eps = normal([b, c, s, s], &mut rng, &device);
-        device.seed(rng.random());
-        // 3. Forward process, network, objective.
-        let schedule = process.schedule();
-        let log_snr: Vec<f64> = times.iter().map(|&t| schedule.log_snr(t)).collect();
-        let dlog: Vec<f64> = times.iter().map(|&t| schedule.dlog_snr_dt(t)).collect();
-        let x0 = batch.images;
-        let z = process.corrupt(x0.clone(), &times, eps.clone());
-        let levels = NoiseLevels::new(log_snr, &device);
-        let raw = state.model.raw(z.clone(), &levels, labels);
-        let loss = cfg.objective.loss(
-            state.model.parameterization(),
-            LossInputs {
-                raw,
-                z,
-                x0,
-                eps,
-                levels: &levels,
-                dlog_snr_dt: &dlog,
-            },
-        );
+        // 2. Times, noise, forward process, network, objective.
+        let loss = batch_loss(cfg, &process, &state.model, batch.images, labels, &mut rng);
         // 4. Update and average.
         let grads = loss.backward();
         let loss_value = scalar(loss);
