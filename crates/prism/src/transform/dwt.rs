@@ -231,6 +231,45 @@ mod tests {
         }
     }
 
+    /// Autodiff through both directions gives the adjoint: for `y = T x` with `T` = `dwt2` or
+    /// `idwt2` and `L = ⟨g, y⟩`, the gradient `∂L/∂x = Tᵀ g` must satisfy `⟨Tᵀ g, δ⟩ = ⟨g, T δ⟩`
+    /// for any `δ` (the dot-product test). The network trains through `idwt2`, so a wrong backward
+    /// here would slow learning without breaking any forward test.
+    #[test]
+    fn gradients_are_the_adjoint() {
+        let device = Device::flex().autodiff();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+        let dot = |a: Tensor<4>, b: Tensor<4>| -> f64 {
+            let (a, b) = (to_vec(a), to_vec(b));
+            a.iter().zip(&b).map(|(p, q)| *p as f64 * *q as f64).sum()
+        };
+        for (levels, inverse, shape) in [
+            (1, false, [2, 3, 8, 12]),
+            (2, false, [1, 2, 16, 8]),
+            (1, true, [2, 12, 4, 6]),
+            (2, true, [1, 32, 4, 2]),
+        ] {
+            let t = |x: Tensor<4>| {
+                if inverse {
+                    idwt2(x, levels).unwrap()
+                } else {
+                    dwt2(x, levels).unwrap()
+                }
+            };
+            let x = normal(shape, &mut rng, &device).require_grad();
+            let y = t(x.clone());
+            let g = normal(y.dims(), &mut rng, &device);
+            let grads = (y * g.clone()).sum().backward();
+            let grad = x.grad(&grads).unwrap();
+            let delta = normal(shape, &mut rng, &device);
+            let (lhs, rhs) = (dot(grad, delta.clone()), dot(g, t(delta)));
+            assert!(
+                (lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0),
+                "levels {levels}, inverse {inverse}: ⟨Tᵀg, δ⟩ = {lhs}, ⟨g, Tδ⟩ = {rhs}"
+            );
+        }
+    }
+
     #[test]
     fn indivisible_sizes_are_errors() {
         let device = Device::flex();
