@@ -248,8 +248,20 @@ impl ExperimentConfig {
     /// The process builds, and a blurring process has what it needs: ε-prediction (its
     /// denoising step takes `ε̂`), a loss that is not the isotropic ELBO, and the `ddpm` sampler
     /// (the only one that is not isotropic).
+    ///
+    /// A shifted or interpolated schedule must be made for the trained side (simple diffusion
+    /// §3.1 shifts by `2 log(r/d)` with `d` that side): a copied preset whose
+    /// `process.schedule.image_size` was left behind would silently train at another noise level.
     fn validate_process(&self) -> Result<()> {
         self.process.build()?;
+        if let Some(d) = self.process.schedule().image_size()
+            && d != self.data.image_size
+        {
+            return Err(Error::config(format!(
+                "process.schedule.image_size = {d} but data.image_size = {}; a resolution-shifted schedule must be made for the trained side",
+                self.data.image_size
+            )));
+        }
         if let ProcessConfig::Blurring { .. } = self.process {
             let p = self.model.parameterization;
             if p != Parameterization::Eps {

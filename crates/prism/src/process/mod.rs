@@ -61,6 +61,15 @@ impl Default for ProcessConfig {
 }
 
 impl ProcessConfig {
+    /// The logSNR schedule's configuration.
+    pub fn schedule(&self) -> &ScheduleConfig {
+        match self {
+            ProcessConfig::Gaussian { schedule } | ProcessConfig::Blurring { schedule, .. } => {
+                schedule
+            }
+        }
+    }
+
     /// Builds the process.
     pub fn build(&self) -> Result<Process> {
         Ok(match self {

@@ -186,6 +186,15 @@ impl Default for ScheduleConfig {
 }
 
 impl ScheduleConfig {
+    /// The image side a resolution-aware schedule was made for (`None` for the others).
+    pub fn image_size(&self) -> Option<usize> {
+        match *self {
+            ScheduleConfig::Shifted { image_size, .. }
+            | ScheduleConfig::Interpolated { image_size, .. } => Some(image_size),
+            _ => None,
+        }
+    }
+
     /// Validates the parameters and builds the schedule.
     pub fn build(&self) -> Result<Schedule> {
         Ok(match *self {
