@@ -143,6 +143,14 @@ impl NetConfig<'_> {
         }
     }
 
+    /// Width of the first convolutional level.
+    pub fn base_channels(&self) -> usize {
+        match self {
+            NetConfig::UNet(c) => c.base_channels,
+            NetConfig::UViT(c) => c.base_channels,
+        }
+    }
+
     /// Number of classes (0: unconditional).
     pub fn num_classes(&self) -> usize {
         match self {
@@ -244,6 +252,28 @@ impl ModelConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Settings that are valid but likely to train badly, one message each (empty: none).
+    ///
+    /// A network whose first level is narrower than its (patched) input squeezes every pixel's
+    /// sub-bands through fewer channels than they have: with a 5/3 DWT level on RGB (12 channels)
+    /// and `base_channels = 16`, a U-ViT learned far more slowly than the same network without
+    /// patching, and caught up once `base_channels` was 64 (docs/simple-diffusion.md, "Control").
+    pub fn advice(&self) -> Vec<String> {
+        let Ok(net) = self.net() else {
+            return Vec::new();
+        };
+        let (base, input) = (net.base_channels(), net.channels());
+        if base < 2 * input && self.patching != PatchingConfig::None {
+            vec![format!(
+                "{}.base_channels = {base} is less than twice the {input} channels the network sees after patching; \
+                 narrow patched levels learn slowly (see docs/simple-diffusion.md; the presets use at least twice)",
+                net.key()
+            )]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Builds the model with fresh weights on `device`.

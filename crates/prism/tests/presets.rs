@@ -97,6 +97,7 @@ fn simple_presets_follow_the_recipe() {
         }
         assert_eq!(cfg.objective.multiscale, d >= 256, "simple-{d}");
         assert!(cfg.data.lazy);
+        assert_eq!(cfg.model.advice(), Vec::<String>::new(), "simple-{d}");
     }
 }
 
@@ -142,7 +143,15 @@ fn model_settings_are_checked_with_named_keys() {
     assert!(e.to_string().contains("exactly one"), "{e}");
     // DWT by one level: 12 channels at 16×16.
     let dwt = format!("patching = {{ kind = \"dwt\", levels = 1 }}\n{UVIT}");
-    assert!(with_model(&dwt, "").is_ok());
+    let narrow = with_model(&dwt, "").unwrap();
+    let advice = narrow.model.advice().join("\n");
+    assert!(advice.contains("model.uvit.base_channels = 8"), "{advice}");
+    let wide = with_model(&dwt.replace("base_channels = 8", "base_channels = 24"), "").unwrap();
+    assert!(wide.model.advice().is_empty());
+    assert!(
+        with_model(UNET, "").unwrap().model.advice().is_empty(),
+        "no patching, no advice"
+    );
     let e = with_model(UVIT, "").unwrap_err();
     assert!(e.to_string().contains("model.uvit.channels = 12"), "{e}");
     let e = with_model(&dwt.replace("channels = 12", "channels = 3"), "").unwrap_err();
@@ -162,6 +171,18 @@ fn model_settings_are_checked_with_named_keys() {
     assert!(e.to_string().contains("multiscale_mn"), "{e}");
     let cfg = with_model(UNET, "[objective]\nmultiscale = true\nmultiscale_min = 8\n").unwrap();
     assert!(cfg.objective.multiscale && cfg.objective.multiscale_min == 8);
+    let shifted = |d: usize| {
+        format!(
+            "[process]\nkind = \"gaussian\"\nschedule = {{ kind = \"shifted\", image_size = {d} }}\n"
+        )
+    };
+    assert!(with_model(UNET, &shifted(32)).is_ok());
+    let e = with_model(UNET, &shifted(64)).unwrap_err();
+    assert!(
+        e.to_string().contains("process.schedule.image_size = 64")
+            && e.to_string().contains("data.image_size = 32"),
+        "{e}"
+    );
     assert_eq!(
         with_model(UNET, "").unwrap().objective.multiscale_min,
         32,

@@ -54,6 +54,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         cfg.train.batch_size,
         cfg.train.seed
     );
+    for advice in cfg.model.advice() {
+        eprintln!("warning: {advice}");
+    }
     let out = train(&cfg, &opts).with_context(|| format!("training '{}'", a.config.display()))?;
     let model = run_dir.join("model.safetensors");
     if out.interrupted {
