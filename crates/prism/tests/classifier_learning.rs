@@ -66,7 +66,7 @@ fn classifier_learns_fashion_mnist() {
     assert_eq!(net.dim(), 128);
     let model = Classifier::load(&out, &device).unwrap();
     let test = part(2_000, false).load().unwrap().split(2_000).1;
-    let again = accuracy(&model, &test, 256);
+    let again = accuracy(&model, &test, 256).unwrap();
     assert!(
         (again - r.test_accuracy).abs() < 1e-9,
         "{again} vs {}",

@@ -212,16 +212,8 @@ impl Dataset {
         (self, test)
     }
 
-    /// The images at `indices` (cropped and flipped as configured, using `rng`), for in-memory
-    /// sets, which cannot fail. A lazy set panics if a file that passed the load-time check no
-    /// longer decodes: code that may see a lazy set (training, evaluation) uses
-    /// [`Dataset::try_batch`].
-    pub fn batch<R: Rng + ?Sized>(&self, indices: &[usize], rng: &mut R, device: &Device) -> Batch {
-        self.try_batch(indices, rng, device)
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// [`Dataset::batch`], with decoding errors of a lazy set returned.
+    /// The images at `indices` (cropped and flipped as configured, using `rng`) and their labels;
+    /// an error if a lazily decoded file no longer decodes.
     pub fn try_batch<R: Rng + ?Sized>(
         &self,
         indices: &[usize],

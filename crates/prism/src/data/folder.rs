@@ -151,7 +151,9 @@ mod tests {
         assert_eq!((set.len(), set.num_classes()), (4, 2));
         assert_eq!(set.labels().unwrap(), &[0, 0, 1, 1]);
         let mut rng = rand::rng();
-        let b = set.batch(&[0, 2], &mut rng, &burn::tensor::Device::flex());
+        let b = set
+            .try_batch(&[0, 2], &mut rng, &burn::tensor::Device::flex())
+            .unwrap();
         let v = crate::tensor::to_vec(b.images);
         // image 0 is fully transparent → the red background; image 2 is opaque green
         assert_eq!(&v[0..1], &[1.0]); // R plane of image 0
@@ -160,7 +162,8 @@ mod tests {
         // grey conversion of the background red: luma 0.299·255
         let grey = read_folder(&dir, &cfg(&dir, 1)).unwrap();
         let g = crate::tensor::to_vec(
-            grey.batch(&[0], &mut rng, &burn::tensor::Device::flex())
+            grey.try_batch(&[0], &mut rng, &burn::tensor::Device::flex())
+                .unwrap()
                 .images,
         );
         assert!((g[0] - (0.299 * 255.0 / 127.5 - 1.0)).abs() < 1e-5);

@@ -72,19 +72,20 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     logp.gather(1, labels.reshape([b, 1])).mean().neg()
 }
 
-/// Fraction of `set` that `model` classifies correctly.
-pub fn accuracy(model: &Classifier, set: &Dataset, batch: usize) -> f64 {
+/// Fraction of `set` that `model` classifies correctly; an error if a lazily decoded file no
+/// longer decodes.
+pub fn accuracy(model: &Classifier, set: &Dataset, batch: usize) -> Result<f64> {
     let device = crate::default_device();
     let mut rng = step_rng(0, 0, 0);
     let mut correct = 0usize;
     let idx: Vec<usize> = (0..set.len()).collect();
     for chunk in idx.chunks(batch.max(1)) {
-        let b = set.batch(chunk, &mut rng, &device);
+        let b = set.try_batch(chunk, &mut rng, &device)?;
         let pred = to_vec_int(model.logits(b.images).argmax(1).flatten(0, 1));
         let truth = to_vec_int(b.labels.expect("labelled set"));
         correct += pred.iter().zip(&truth).filter(|(p, t)| p == t).count();
     }
-    correct as f64 / set.len().max(1) as f64
+    Ok(correct as f64 / set.len().max(1) as f64)
 }
 
 fn lr_at(job: &ClassifierTraining, step: u64, total: u64) -> f64 {
@@ -168,7 +169,7 @@ pub fn train_classifier(job: &ClassifierTraining) -> Result<ClassifierReport> {
     for step in 0..total {
         let mut rng = step_rng(job.seed, step, 1);
         let indices = train.indices_at(job.seed, step * b as u64, b);
-        let batch = train.batch(&indices, &mut rng, &device);
+        let batch = train.try_batch(&indices, &mut rng, &device)?;
         let labels = batch.labels.expect("checked labelled");
         let loss = cross_entropy(model.logits(batch.images), labels);
         let grads = loss.backward();
@@ -196,7 +197,7 @@ pub fn train_classifier(job: &ClassifierTraining) -> Result<ClassifierReport> {
     }
     bar.finish_and_clear();
     let model = model.valid();
-    let acc = accuracy(&model, &test, 256);
+    let acc = accuracy(&model, &test, 256)?;
     let report = ClassifierReport {
         test_accuracy: acc,
         test_images: test.len(),
