@@ -256,10 +256,10 @@ impl ModelConfig {
 
     /// Settings that are valid but likely to train badly, one message each (empty: none).
     ///
-    /// A network whose first level is narrower than its (patched) input squeezes every pixel's
-    /// sub-bands through fewer channels than they have: with a 5/3 DWT level on RGB (12 channels)
-    /// and `base_channels = 16`, a U-ViT learned far more slowly than the same network without
-    /// patching, and caught up once `base_channels` was 64 (docs/simple-diffusion.md, "Control").
+    /// Advised when a patched network's first level has fewer than twice its input channels. On
+    /// emoji 64² behind one 5/3 DWT level (12 channels), a U-ViT with `base_channels` 16 or 24
+    /// learned far more slowly than the same network without patching, and caught up at 64
+    /// (docs/simple-diffusion.md, "Width of the patched level").
     pub fn advice(&self) -> Vec<String> {
         let Ok(net) = self.net() else {
             return Vec::new();
