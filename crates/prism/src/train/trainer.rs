@@ -365,7 +365,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         });
         // 2. Times, noise, forward process, network, objective.
         let loss = batch_loss(cfg, &process, &state.model, batch.images, labels, &mut rng);
-        // 4. Update and average.
+        // 3. Update and average.
         let grads = loss.backward();
         let loss_value = scalar(loss);
         if !loss_value.is_finite() {
@@ -382,7 +382,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         state.ema = ema_update(state.ema, &state.model, ema_decay(t.ema_decay, step));
         state.step += 1;
 
-        // 5. Logging, pictures, checkpoints.
+        // 4. Logging, pictures, checkpoints.
         window.0 += loss_value;
         window.1 += grad_norm;
         window.2 += 1;
