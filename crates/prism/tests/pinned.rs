@@ -1,0 +1,154 @@
+//! Pinned outputs: the core redesign (issue 12) must leave these bit-identical.
+//!
+//! - a 16-image sample from the shipped checkpoint (fixed seed, labels 0..9 cycling, guidance
+//!   1.5, 10 DPM-Solver++(2M) steps);
+//! - the first 50 logged losses of a small Gaussian training run, and 20 of a blurring one, with
+//!   a 4-image ancestral sample from the blurring run's EMA weights.
+//!
+//! The checksum is FNV-1a over the little-endian bits of every f32 (or f64 for losses), so any
+//! change of any value (or of the order of random draws) changes it. Re-pin only with a commit
+//! that says why the numbers had to change.
+
+mod common;
+
+use std::path::PathBuf;
+
+use prism::sample::{Generate, SamplerKind, generate};
+use prism::train::{TrainOptions, load_model, read_metrics, train};
+
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn hash_f32(v: &[f32]) -> u64 {
+    fnv1a(v.iter().flat_map(|x| x.to_le_bytes()))
+}
+
+fn hash_f64(v: &[f64]) -> u64 {
+    fnv1a(v.iter().flat_map(|x| x.to_le_bytes()))
+}
+
+/// burn's backend generator is process-wide: runs in this binary take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn quiet(dir: &std::path::Path) -> TrainOptions {
+    let mut o = TrainOptions::new(dir);
+    o.progress = false;
+    o.pictures = false;
+    o
+}
+
+fn logged_losses(dir: &std::path::Path) -> Vec<f64> {
+    read_metrics(&dir.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|l| l.loss)
+        .collect()
+}
+
+#[test]
+fn shipped_checkpoint_sample_is_pinned() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let device = prism::default_device();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../checkpoints/fashion-mnist-cond/model.safetensors");
+    let (cfg, model, _) = load_model(&path, &device).unwrap();
+    let process = cfg.process.build().unwrap();
+    let request = Generate {
+        kind: SamplerKind::DpmPp2m,
+        steps: 10,
+        shape: [16, 1, 32, 32],
+        labels: Some((0..16).map(|i| i % 10).collect()),
+        guidance: 1.5,
+        clip_x0: true,
+        seed: 7,
+    };
+    let images = generate(&model, &process, &request, &device, &mut |_, _| {}).unwrap();
+    let v = prism::tensor::to_vec(images);
+    let sum: f64 = v.iter().map(|&x| x as f64).sum();
+    eprintln!("sample: sum {sum:.6}, checksum {:016x}", hash_f32(&v));
+    assert_eq!(hash_f32(&v), SAMPLE_CHECKSUM, "sample sum {sum}");
+}
+
+#[test]
+fn first_losses_are_pinned() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cfg = common::tiny_preset("fashion-mnist-cond.toml", 300, 50);
+    let unet = cfg.model.unet.as_mut().expect("a U-Net preset");
+    unet.base_channels = 16;
+    unet.channel_mults = vec![1, 2];
+    unet.attention_levels = vec![1];
+    unet.head_channels = 16;
+    unet.norm_groups = 4;
+    cfg.data.random_flip = true;
+    cfg.train.batch_size = 8;
+    cfg.train.steps = 50;
+    cfg.train.log_every = 1;
+    cfg.train.checkpoint_every = 0;
+    cfg.train.sample_every = 0;
+    let dir = common::temp_dir("pinned-losses");
+    train(&cfg, &quiet(&dir)).unwrap();
+    let losses = logged_losses(&dir);
+    assert_eq!(losses.len(), 50);
+    eprintln!(
+        "losses: first {:.6}, last {:.6}, checksum {:016x}",
+        losses[0],
+        losses[49],
+        hash_f64(&losses)
+    );
+    assert_eq!(hash_f64(&losses), LOSS_CHECKSUM, "{losses:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn blurring_run_is_pinned() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cfg = common::tiny_preset("fashion-mnist-blur.toml", 200, 40);
+    if let Some(unet) = cfg.model.unet.as_mut() {
+        unet.base_channels = 16;
+        unet.channel_mults = vec![1, 2];
+        unet.attention_levels = vec![];
+        unet.norm_groups = 4;
+        unet.head_channels = 16;
+    }
+    cfg.train.batch_size = 8;
+    cfg.train.steps = 20;
+    cfg.train.log_every = 1;
+    cfg.train.checkpoint_every = 0;
+    cfg.train.sample_every = 0;
+    let dir = common::temp_dir("pinned-blur");
+    train(&cfg, &quiet(&dir)).unwrap();
+    let losses = logged_losses(&dir);
+    let device = prism::default_device();
+    let (cfg, model, _) = load_model(&dir.join("model.safetensors"), &device).unwrap();
+    let process = cfg.process.build().unwrap();
+    let request = Generate {
+        kind: SamplerKind::Ddpm,
+        steps: 5,
+        shape: [4, 1, 16, 16],
+        labels: (cfg.model.num_classes() > 0).then(|| vec![0, 1, 2, 3]),
+        guidance: 1.0,
+        clip_x0: true,
+        seed: 3,
+    };
+    let images = generate(&model, &process, &request, &device, &mut |_, _| {}).unwrap();
+    let v = prism::tensor::to_vec(images);
+    eprintln!(
+        "blurring: losses checksum {:016x}, sample checksum {:016x}",
+        hash_f64(&losses),
+        hash_f32(&v)
+    );
+    assert_eq!(hash_f64(&losses), BLUR_LOSS_CHECKSUM, "{losses:?}");
+    assert_eq!(hash_f32(&v), BLUR_SAMPLE_CHECKSUM);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+const SAMPLE_CHECKSUM: u64 = 0x956a_75ae_972c_ce3f;
+const LOSS_CHECKSUM: u64 = 0xccc2_5527_af45_b558;
+const BLUR_LOSS_CHECKSUM: u64 = 0x287a_357e_a016_06af;
+const BLUR_SAMPLE_CHECKSUM: u64 = 0x2693_02f6_8fc0_1b65;
