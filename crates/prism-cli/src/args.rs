@@ -79,10 +79,16 @@ pub struct TrainArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("model").required(true).args(["checkpoint", "pipeline"])))]
 pub struct SampleArgs {
-    /// A model file (a run's model.safetensors).
+    /// A model file (a run's model.safetensors); a super-resolution stage runs the stages below
+    /// it first (its stage.base, recursively).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+    /// A pipeline file: [[stage]] entries with `checkpoint` (and optionally `steps`, `sampler`,
+    /// `guidance`), the base model first.
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
     /// Number of images.
     #[arg(long, default_value_t = 64)]
     pub num: usize,

@@ -7,9 +7,11 @@
 
 use burn::module::Module;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use prism::denoiser::{ModelConfig, NoiseLevels, Parameterization};
+use prism::denoiser::ModelConfig;
+use prism::nn::Condition;
 use prism::nn::UNetConfig;
 use prism::objective::{LossInputs, Weighting};
+use prism::process::{DiffusionProcess, GaussianProcess, NoiseLevels, Parameterization};
 use prism::tensor::normal;
 use prism::train::{AdamW, AdamWConfig};
 use rand::SeedableRng;
@@ -24,6 +26,7 @@ struct Case {
 fn cases() -> Vec<Case> {
     let fmnist = UNetConfig {
         channels: 1,
+        cond_channels: 0,
         base_channels: 32,
         channel_mults: vec![1, 2, 2],
         res_blocks: 1,
@@ -67,7 +70,10 @@ fn unet(c: &mut Criterion) {
         let mut opt = AdamW::new(AdamWConfig::default());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let shape = [case.batch, 1, case.size, case.size];
-        let labels = burn::tensor::Tensor::<1, burn::tensor::Int>::zeros([case.batch], &device);
+        let cond = Condition::labels(Some(burn::tensor::Tensor::<1, burn::tensor::Int>::zeros(
+            [case.batch],
+            &device,
+        )));
         group.throughput(Throughput::Elements(case.batch as u64));
         group.bench_function(format!("train_step/f32/{}", case.name), |b| {
             b.iter(|| {
@@ -75,7 +81,7 @@ fn unet(c: &mut Criterion) {
                 let eps = normal(shape, &mut rng, &device);
                 let levels = NoiseLevels::new(vec![0.5; case.batch], &device);
                 let z = x0.clone() * levels.alpha.clone() + eps.clone() * levels.sigma.clone();
-                let raw = model.raw(z.clone(), &levels, Some(labels.clone()));
+                let raw = model.raw(z.clone(), &levels.log_snr, &cond).unwrap();
                 let dl = vec![-1.0; case.batch];
                 let loss = Weighting::Mse.loss(
                     Parameterization::V,
@@ -95,12 +101,20 @@ fn unet(c: &mut Criterion) {
         });
         let plain = prism::default_device();
         let eval_model = model.valid();
-        let labels = burn::tensor::Tensor::<1, burn::tensor::Int>::zeros([case.batch], &plain);
+        let cond = Condition::labels(Some(burn::tensor::Tensor::<1, burn::tensor::Int>::zeros(
+            [case.batch],
+            &plain,
+        )));
+        let process =
+            GaussianProcess::new(prism::schedule::ScheduleConfig::default().build().unwrap());
         group.bench_function(format!("sample_step/f32/{}", case.name), |b| {
             b.iter(|| {
                 let z = normal(shape, &mut rng, &plain);
-                let levels = NoiseLevels::new(vec![0.5; case.batch], &plain);
-                let out = eval_model.predict(z, &levels, Some(labels.clone())).x0_hat;
+                let levels = vec![process.level_at_log_snr(0.5); case.batch];
+                let out = eval_model
+                    .predict(&process, z, &levels, &cond)
+                    .unwrap()
+                    .x0_hat;
                 prism::tensor::to_vec(out.sum())
             })
         });

@@ -8,10 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataConfig;
 use burn::tensor::Tensor;
 
-use crate::denoiser::{ModelConfig, Parameterization};
+use crate::denoiser::ModelConfig;
 use crate::objective::{LossInputs, Weighting, multiscale_loss};
+use crate::process::Parameterization;
 use crate::process::ProcessConfig;
 use crate::sample::SamplerKind;
+use crate::space::SpaceConfig;
+use crate::stage::StageConfig;
 use crate::train::AdamWConfig;
 use crate::{Error, Result};
 
@@ -24,6 +27,12 @@ pub struct ExperimentConfig {
     pub name: String,
     /// Data source and shape.
     pub data: DataConfig,
+    /// The space the model diffuses in (pixels when absent).
+    #[serde(default, skip_serializing_if = "SpaceConfig::is_pixels")]
+    pub space: SpaceConfig,
+    /// The model's place in a cascade (a base model when absent).
+    #[serde(default, skip_serializing_if = "StageConfig::is_base")]
+    pub stage: StageConfig,
     /// Forward process and schedule.
     #[serde(default)]
     pub process: ProcessConfig,
@@ -214,6 +223,7 @@ impl ExperimentConfig {
     pub fn validate(&self) -> Result<()> {
         self.model
             .validate_for(self.data.image_size, self.data.channels)?;
+        self.validate_stage()?;
         self.objective.validate()?;
         let t = &self.train;
         if t.steps == 0 || t.batch_size == 0 || t.lr.is_nan() || t.lr <= 0.0 {
@@ -245,15 +255,58 @@ impl ExperimentConfig {
         Ok(())
     }
 
-    /// The process builds, and a blurring process has what it needs: ε-prediction (its
-    /// denoising step takes `ε̂`), a loss that is not the isotropic ELBO, and the `ddpm` sampler
-    /// (the only one that is not isotropic).
+    /// What the model trains on for a batch of `images` with optional `labels`: the images in
+    /// the model's space, and the condition (the labels, and a super-resolution stage's
+    /// low-resolution image, also in the space).
+    pub fn training_input(
+        &self,
+        images: Tensor<4>,
+        labels: Option<burn::tensor::Tensor<1, burn::tensor::Int>>,
+    ) -> Result<(Tensor<4>, crate::nn::Condition)> {
+        let space = self.space.build()?;
+        let image = self
+            .stage
+            .training_condition(&images)?
+            .map(|i| space.encode(i))
+            .transpose()?;
+        let cond = crate::nn::Condition {
+            image,
+            ..crate::nn::Condition::labels(labels)
+        };
+        Ok((space.encode(images)?, cond))
+    }
+
+    /// A super-resolution stage's network takes the low-resolution image beside the state; a
+    /// base model's takes none.
+    fn validate_stage(&self) -> Result<()> {
+        self.stage.validate(self.data.image_size)?;
+        let net = self.model.net()?;
+        let want = self.stage.condition_channels(self.data.channels)
+            * self.model.patching.channel_factor();
+        if net.cond_channels() != want {
+            return Err(Error::config(format!(
+                "{}.cond_channels = {} but this {} stage conditions on {want} channels (after patching)",
+                net.key(),
+                net.cond_channels(),
+                if self.stage.is_base() {
+                    "base"
+                } else {
+                    "super-resolution"
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// The process builds and accepts the model, objective and sampler: the parameterisation is
+    /// one the process converts, the ELBO weighting only for a process whose ELBO it is, and the
+    /// sampler one that applies to the process.
     ///
     /// A shifted or interpolated schedule must be made for the trained side (simple diffusion
     /// §3.1 shifts by `2 log(r/d)` with `d` that side): a copied preset whose
     /// `process.schedule.image_size` was left behind would silently train at another noise level.
     fn validate_process(&self) -> Result<()> {
-        self.process.build()?;
+        let process = self.process.build()?;
         if let Some(d) = self.process.schedule().image_size()
             && d != self.data.image_size
         {
@@ -262,26 +315,27 @@ impl ExperimentConfig {
                 self.data.image_size
             )));
         }
-        if let ProcessConfig::Blurring { .. } = self.process {
-            let p = self.model.parameterization;
-            if p != Parameterization::Eps {
-                return Err(Error::config(format!(
-                    "process.kind = \"blurring\" needs model.parameterization = \"eps\", got \"{}\"",
-                    p.name()
-                )));
-            }
-            if self.objective.weighting == Weighting::Elbo {
-                return Err(Error::config(
-                    "process.kind = \"blurring\" cannot use objective.weighting = { kind = \"elbo\" }: that is the ELBO of the isotropic process; use { kind = \"mse\" } (the paper's unweighted ε loss)",
-                ));
-            }
-            if self.sample.sampler != SamplerKind::Ddpm {
-                return Err(Error::config(format!(
-                    "process.kind = \"blurring\" needs sample.sampler = \"ddpm\" (its ancestral step), got \"{}\"",
-                    self.sample.sampler
-                )));
-            }
+        let kind = process.kind();
+        let p = self.model.parameterization;
+        let allowed = process.parameterizations();
+        if !allowed.contains(&p) {
+            let names: Vec<String> = allowed
+                .iter()
+                .map(|a| format!("\"{}\"", a.name()))
+                .collect();
+            return Err(Error::config(format!(
+                "process.kind = \"{kind}\" needs model.parameterization = {}, got \"{}\"",
+                names.join(" or "),
+                p.name()
+            )));
         }
+        if self.objective.weighting == Weighting::Elbo && !process.has_elbo() {
+            return Err(Error::config(format!(
+                "process.kind = \"{kind}\" cannot use objective.weighting = {{ kind = \"elbo\" }}: that is the ELBO of the isotropic process; use {{ kind = \"mse\" }}"
+            )));
+        }
+        crate::sample::check_sampler(process.as_ref(), self.sample.sampler)
+            .map_err(|e| Error::config(format!("sample.sampler: {e}")))?;
         Ok(())
     }
 }

@@ -9,12 +9,12 @@
 
 mod multiscale;
 
-pub use multiscale::{avg_pool, multiscale_loss};
+pub use multiscale::multiscale_loss;
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::denoiser::{NoiseLevels, Parameterization};
+use crate::process::{NoiseLevels, Parameterization};
 use crate::schedule::sigmoid;
 use crate::tensor::per_sample;
 

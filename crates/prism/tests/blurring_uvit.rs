@@ -15,6 +15,7 @@ fn blurring_trains_and_samples_with_a_uvit() {
     cfg.model.patching = PatchingConfig::Dwt { levels: 1 };
     cfg.model.uvit = Some(UViTConfig {
         channels: 4,
+        cond_channels: 0,
         base_channels: 8,
         channel_mults: vec![1],
         res_blocks: 1,
@@ -48,12 +49,12 @@ fn blurring_trains_and_samples_with_a_uvit() {
         kind: SamplerKind::Ddpm,
         steps: 4,
         shape: [2, 1, 16, 16],
-        labels: None,
+        cond: prism::nn::Condition::none(),
         guidance: 1.0,
         clip_x0: true,
         seed: 1,
     };
-    let x = generate(&model, &process, &request, &device, &mut |_, _| {}).unwrap();
+    let x = generate(&model, process.as_ref(), &request, &device, &mut |_, _| {}).unwrap();
     assert_eq!(x.dims(), [2, 1, 16, 16]);
     let v = prism::tensor::to_vec(x);
     assert!(v.iter().all(|p| p.is_finite()), "non-finite sample");

@@ -63,12 +63,12 @@ fn shipped_checkpoint_sample_is_pinned() {
         kind: SamplerKind::DpmPp2m,
         steps: 10,
         shape: [16, 1, 32, 32],
-        labels: Some((0..16).map(|i| i % 10).collect()),
+        cond: prism::nn::Condition::cycling_labels(16, 10, &device),
         guidance: 1.5,
         clip_x0: true,
         seed: 7,
     };
-    let images = generate(&model, &process, &request, &device, &mut |_, _| {}).unwrap();
+    let images = generate(&model, process.as_ref(), &request, &device, &mut |_, _| {}).unwrap();
     let v = prism::tensor::to_vec(images);
     let sum: f64 = v.iter().map(|&x| x as f64).sum();
     eprintln!("sample: sum {sum:.6}, checksum {:016x}", hash_f32(&v));
@@ -131,12 +131,12 @@ fn blurring_run_is_pinned() {
         kind: SamplerKind::Ddpm,
         steps: 5,
         shape: [4, 1, 16, 16],
-        labels: (cfg.model.num_classes() > 0).then(|| vec![0, 1, 2, 3]),
+        cond: prism::nn::Condition::cycling_labels(4, cfg.model.num_classes(), &device),
         guidance: 1.0,
         clip_x0: true,
         seed: 3,
     };
-    let images = generate(&model, &process, &request, &device, &mut |_, _| {}).unwrap();
+    let images = generate(&model, process.as_ref(), &request, &device, &mut |_, _| {}).unwrap();
     let v = prism::tensor::to_vec(images);
     eprintln!(
         "blurring: losses checksum {:016x}, sample checksum {:016x}",

@@ -101,13 +101,13 @@ fn model_file_loads_and_samples() {
         kind: prism::sample::SamplerKind::DpmPp2m,
         steps: 3,
         shape: [2, 1, 16, 16],
-        labels: Some(vec![0, 1]),
+        cond: prism::nn::Condition::from_labels(&[0, 1], &device),
         guidance: 2.0,
         clip_x0: true,
         seed: 0,
     };
-    let imgs =
-        prism::sample::generate(&model, &process, &request, &device, &mut |_, _| {}).unwrap();
+    let imgs = prism::sample::generate(&model, process.as_ref(), &request, &device, &mut |_, _| {})
+        .unwrap();
     assert_eq!(imgs.dims(), [2, 1, 16, 16]);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -75,17 +75,26 @@ pub fn run(a: BenchArgs) -> Result<()> {
         kind: cfg.sample.sampler,
         steps: a.sample_steps,
         shape: [n, c, s, s],
-        labels: (classes > 0).then(|| (0..n).map(|i| (i % classes) as i64).collect()),
+        cond: prism::nn::Condition {
+            // A super-resolution stage samples given its low-resolution input: random images here.
+            image: cfg.stage.training_condition(&Tensor::<4>::random(
+                [n, c, s, s],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            ))?,
+            ..prism::nn::Condition::cycling_labels(n, classes, &device)
+        },
         guidance: cfg.sample.guidance,
         clip_x0: cfg.sample.clip_x0,
         seed: a.seed,
     };
     let mut marks = vec![Instant::now()];
     let started = Instant::now();
-    let images = prism::sample::generate(&model, &process, &request, &device, &mut |_, _| {
-        marks.push(Instant::now())
-    })
-    .context("sampling")?;
+    let images =
+        prism::sample::generate(&model, process.as_ref(), &request, &device, &mut |_, _| {
+            marks.push(Instant::now())
+        })
+        .context("sampling")?;
     let _ = scalar(images.sum()); // wait for the result
     let total = started.elapsed().as_secs_f64();
     let steps: Vec<f64> = marks
@@ -114,16 +123,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let started = Instant::now();
         let mut rng = step_rng(a.seed, step, 0);
         let x0 = Tensor::<4>::random([batch, c, s, s], Distribution::Uniform(-1.0, 1.0), &device);
-        let labels = (classes > 0).then(|| {
-            Tensor::<1, burn::tensor::Int>::from_data(
-                burn::tensor::TensorData::new(
-                    (0..batch).map(|i| (i % classes) as i64).collect::<Vec<_>>(),
-                    [batch],
-                ),
-                &device,
-            )
-        });
-        let loss = batch_loss(&cfg, &process, &model, x0, labels, &mut rng);
+        let labels = prism::nn::Condition::cycling_labels(batch, classes, &device).label;
+        let (x0, cond) = cfg.training_input(x0, labels)?;
+        let loss = batch_loss(&cfg, process.as_ref(), &model, x0, &cond, &mut rng)?;
         let grads = loss.backward();
         let loss = scalar(loss);
         let (m, _) = opt.update(model, &grads, cfg.train.lr, cfg.train.grad_clip);

@@ -62,7 +62,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
     let process = cfg.process.build()?;
     // Bits/dim needs the isotropic process's ELBO: leave it out of the default otherwise.
-    let default_metrics = if process.as_gaussian().is_some() {
+    let default_metrics = if process.has_elbo() {
         "mse,bpd,swd"
     } else {
         "mse,swd"
@@ -99,7 +99,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     let data = cfg.data.load()?;
     let (train_set, held_out) = data.split(cfg.data.held_out);
-    if metrics.contains(&"bpd") && process.as_gaussian().is_none() {
+    if metrics.contains(&"bpd") && !process.has_elbo() {
         bail!(
             "--metrics bpd: bits/dim is implemented for the Gaussian process only (there is no ELBO \
              for the {} process here); choose other metrics, e.g. --metrics mse,swd",
@@ -107,7 +107,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         );
     }
     let kind = requested.unwrap_or(cfg.sample.sampler);
-    prism::sample::check_sampler(&process, kind)?;
+    prism::sample::check_sampler(process.as_ref(), kind)?;
     let n = a.num.min(held_out.len());
     eprintln!(
         "prism eval: {} (step {step}) with {n} held-out images, seed {}",
@@ -135,7 +135,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         };
         let mse = denoise_mse(
             &model,
-            &process,
+            process.as_ref(),
             &held_out,
             &train_set.mean_image()?,
             &times,
@@ -172,7 +172,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             logsnr_max: Some(a.logsnr_max),
             seed: a.seed,
         };
-        let b = bits_per_dim(&model, &process, &held_out, opts, &device)?;
+        let b = bits_per_dim(&model, process.as_ref(), &held_out, opts, &device)?;
         println!(
             "bits/dim: {:.4} ± {:.4} (n = {}, {} draws, decoder at logSNR {}; prior {:.4}, reconstruction {:.4}, diffusion {:.4})",
             b.bpd,
@@ -192,7 +192,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .any(|m| *m == "swd" || FEATURE_METRICS.contains(m));
     if wants_samples {
         let classes = model.net.num_classes();
-        let labels = (classes > 0).then(|| (0..n).map(|i| (i % classes) as i64).collect());
         let guidance = a.guidance.unwrap_or(cfg.sample.guidance);
         let shape = [
             n,
@@ -204,12 +203,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
             kind,
             steps: a.steps,
             shape,
-            labels,
+            cond: prism::nn::Condition::cycling_labels(n, classes, &device),
             guidance,
             clip_x0: cfg.sample.clip_x0 && !a.no_clip,
             seed: a.seed,
         };
-        let samples = super::generate_with_progress(&model, &process, &request, &device)?;
+        let samples = super::generate_with_progress(&model, process.as_ref(), &request, &device)?;
         let real = first_batch(&held_out, n, &device)?;
         let other = first_batch(&train_set, n, &device)?;
         report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps, "clip_x0": request.clip_x0,

@@ -41,18 +41,11 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     let panels: Vec<Tensor<4>> = times
         .iter()
         .map(|&t| process.corrupt(x.clone(), &[t], eps.clone()))
-        .collect();
+        .collect::<prism::Result<_>>()?;
     let strip = Tensor::cat(panels, 0);
     prism::image::save_png(&prism::image::grid(strip, times.len())?, &a.out)?;
     for &t in &times {
-        let l = process.log_snr(t);
-        match process.as_blurring() {
-            Some(b) => eprintln!(
-                "t = {t:.3}: logSNR = {l:+.3}, blur σ_B = {:.3} px",
-                b.blur_sigma(t)
-            ),
-            None => eprintln!("t = {t:.3}: logSNR = {l:+.3}"),
-        }
+        eprintln!("t = {t:.3}: {}", process.describe_time(t));
     }
     eprintln!("wrote {}", a.out.display());
     Ok(())

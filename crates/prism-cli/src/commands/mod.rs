@@ -40,7 +40,7 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
 /// Runs `request` with a progress bar.
 pub fn generate_with_progress(
     model: &prism::denoiser::DiffusionModel,
-    process: &prism::process::Process,
+    process: &dyn prism::process::DiffusionProcess,
     request: &prism::sample::Generate,
     device: &burn::tensor::Device,
 ) -> Result<burn::tensor::Tensor<4>> {

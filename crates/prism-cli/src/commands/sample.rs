@@ -1,8 +1,9 @@
-//! `prism sample`.
+//! `prism sample`: a model, or a pipeline of a base model and super-resolution stages.
 
 use anyhow::{Context, Result, bail};
-use prism::sample::{Generate, SamplerKind};
-use prism::train::load_model;
+use prism::nn::Condition;
+use prism::pipeline::Pipeline;
+use prism::sample::SamplerKind;
 
 use crate::args::SampleArgs;
 
@@ -11,9 +12,15 @@ pub fn run(a: SampleArgs) -> Result<()> {
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.steps > 0, "--steps must be positive");
     let device = prism::default_device();
-    let (cfg, model, step) = load_model(&a.checkpoint, &device)
-        .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
-    let classes = model.net.num_classes();
+    let mut pipeline = match (&a.checkpoint, &a.pipeline) {
+        (Some(path), _) => Pipeline::from_checkpoint(path, &device)
+            .with_context(|| format!("loading the model '{}'", path.display()))?,
+        (None, Some(path)) => Pipeline::from_file(path, &device)
+            .with_context(|| format!("loading the pipeline '{}'", path.display()))?,
+        (None, None) => bail!("give --checkpoint MODEL or --pipeline FILE"),
+    };
+    let base = &pipeline.stages[0].0;
+    let classes = base.model.net.num_classes();
     let labels = match (classes, a.class) {
         (0, Some(_)) => bail!("--class given, but this model is unconditional"),
         (0, None) => None,
@@ -24,42 +31,70 @@ pub fn run(a: SampleArgs) -> Result<()> {
         (_, Some(c)) => Some(vec![c as i64; a.num]),
         (k, None) => Some((0..a.num).map(|i| (i % k) as i64).collect()),
     };
-    let guidance = a.guidance.unwrap_or(cfg.sample.guidance);
-    if classes == 0 && guidance != 1.0 {
+    if classes == 0 && a.guidance.is_some_and(|g| g != 1.0) {
         bail!("--guidance needs a class-conditional model");
     }
-    let process = cfg.process.build()?;
-    let kind = requested.unwrap_or(cfg.sample.sampler);
-    let shape = [
-        a.num,
-        cfg.data.channels,
-        cfg.data.image_size,
-        cfg.data.image_size,
-    ];
-    eprintln!(
-        "prism sample: {} (step {step}), {} × {}², {kind} with {} steps, guidance {guidance}, seed {}",
-        a.checkpoint.display(),
-        a.num,
-        cfg.data.image_size,
-        a.steps,
-        a.seed
-    );
-    let request = Generate {
-        kind,
-        steps: a.steps,
-        shape,
-        labels,
-        guidance,
-        clip_x0: !a.no_clip,
-        seed: a.seed,
+    // Flags apply to every stage; a pipeline file's own per-stage settings win over them.
+    pipeline.configure(|sampling| {
+        sampling.steps = a.steps;
+        sampling.kind = requested.unwrap_or(sampling.kind);
+        sampling.guidance = a.guidance.unwrap_or(sampling.guidance);
+        sampling.clip_x0 = !a.no_clip;
+    });
+    for (stage, sampling) in &pipeline.stages {
+        eprintln!(
+            "prism sample: {} (step {}), {} × {}², {} with {} steps, guidance {}, seed {}",
+            stage.path.display(),
+            stage.step,
+            a.num,
+            stage.cfg.data.image_size,
+            sampling.kind,
+            sampling.steps,
+            sampling.guidance,
+            a.seed
+        );
+    }
+    let cond = match labels {
+        Some(l) => Condition::from_labels(&l, &device),
+        None => Condition::none(),
     };
-    let images = super::generate_with_progress(&model, &process, &request, &device)?;
+    let stages = pipeline.stages.len();
+    let bar = std::cell::RefCell::new(super::progress(0, "sampling"));
+    let images = pipeline.generate(
+        a.num,
+        &cond,
+        a.seed,
+        &device,
+        &mut |i, n| {
+            let what = if n > 1 {
+                format!("stage {}/{n}", i + 1)
+            } else {
+                "sampling".into()
+            };
+            bar.borrow().finish_and_clear();
+            *bar.borrow_mut() = super::progress(0, &what);
+        },
+        &mut |i, n| {
+            let bar = bar.borrow();
+            bar.set_length(n as u64);
+            bar.set_position(i as u64);
+        },
+    )?;
+    bar.borrow().finish_and_clear();
     let cols = a.cols.unwrap_or(if classes > 0 && a.class.is_none() {
         classes
     } else {
         (a.num as f64).sqrt().ceil() as usize
     });
     prism::image::save_png(&prism::image::grid(images, cols)?, &a.out)?;
-    eprintln!("wrote {}", a.out.display());
+    eprintln!(
+        "wrote {}{}",
+        a.out.display(),
+        if stages > 1 {
+            format!(" ({stages} stages)")
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }

@@ -181,8 +181,9 @@ mod tests {
     /// truncated after the set was loaded, instead of panicking.
     #[test]
     fn evaluation_fails_on_a_file_truncated_after_loading() {
-        use crate::denoiser::{ModelConfig, Parameterization};
+        use crate::denoiser::ModelConfig;
         use crate::nn::UNetConfig;
+        use crate::process::Parameterization;
         use crate::process::ProcessConfig;
 
         let dir = std::env::temp_dir().join(format!("prism-lazy-eval-{}", std::process::id()));
@@ -199,6 +200,7 @@ mod tests {
         let device = Device::flex();
         let unet = UNetConfig {
             channels: 3,
+            cond_channels: 0,
             base_channels: 8,
             channel_mults: vec![1],
             res_blocks: 1,
@@ -218,8 +220,17 @@ mod tests {
         .build()
         .unwrap();
         let mean = vec![0.0; 3 * 8 * 8];
-        let e = crate::eval::denoise_mse(&model, &process, &held_out, &mean, &[0.5], 1, 0, &device)
-            .unwrap_err();
+        let e = crate::eval::denoise_mse(
+            &model,
+            process.as_ref(),
+            &held_out,
+            &mean,
+            &[0.5],
+            1,
+            0,
+            &device,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("2.png"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -18,15 +18,16 @@
 //!
 //! `bpd = nats / (D ln 2)`; the standard error is over images.
 
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 
-use crate::Result;
 use crate::data::Dataset;
-use crate::denoiser::{DiffusionModel, NoiseLevels};
-use crate::process::Process;
+use crate::denoiser::DiffusionModel;
+use crate::nn::Condition;
+use crate::process::{DiffusionProcess, NoiseLevels};
 use crate::schedule::{LogSnrSchedule, alpha_from_log_snr, sigma_from_log_snr};
 use crate::tensor::{normal, to_vec};
+use crate::{Error, Result};
 
 /// Result of [`bits_per_dim`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,35 +84,44 @@ impl Default for BpdOptions {
     }
 }
 
-/// What the estimator needs from a model: `ε̂` at `z` with logSNR `λ` (and the images' labels).
+/// What the estimator needs from a model: `ε̂` at `z` with logSNR `λ` under a condition.
 pub trait EpsPredictor {
     /// Whether the predictor uses class labels.
     fn conditional(&self) -> bool;
     /// `ε̂(z, λ)`.
-    fn eps_hat(&self, z: Tensor<4>, log_snr: f64, labels: Option<Tensor<1, Int>>) -> Tensor<4>;
+    fn eps_hat(&self, z: Tensor<4>, log_snr: f64, cond: &Condition) -> Result<Tensor<4>>;
 }
 
+/// The isotropic conversion of the network's output (the ELBO here is the isotropic process's).
 impl EpsPredictor for DiffusionModel {
     fn conditional(&self) -> bool {
         self.net.num_classes() > 0
     }
 
-    fn eps_hat(&self, z: Tensor<4>, log_snr: f64, labels: Option<Tensor<1, Int>>) -> Tensor<4> {
+    fn eps_hat(&self, z: Tensor<4>, log_snr: f64, cond: &Condition) -> Result<Tensor<4>> {
         let levels = NoiseLevels::uniform(log_snr, z.dims()[0], &z.device());
-        self.predict(z, &levels, labels).eps_hat
+        let raw = self.raw(z.clone(), &levels.log_snr, cond)?;
+        Ok(self.parameterization().prediction(raw, z, &levels).eps_hat)
     }
 }
 
 /// Estimates bits/dim of `model` on held-out images. The ELBO here is that of the isotropic
-/// Gaussian process; callers refuse other processes (`prism eval` does). Fails when an image of
-/// a lazily decoded set no longer decodes.
+/// Gaussian process: other processes are refused with an error naming them. Fails when an image
+/// of a lazily decoded set no longer decodes.
 pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
     model: &P,
-    process: &Process,
+    process: &dyn DiffusionProcess,
     held_out: &Dataset,
     opts: BpdOptions,
     device: &Device,
 ) -> Result<BitsPerDim> {
+    if !process.has_elbo() {
+        return Err(Error::invalid(format!(
+            "bits/dim is implemented for the Gaussian process only (there is no ELBO for the {} \
+             process here); choose other metrics, e.g. --metrics mse,swd",
+            process.kind()
+        )));
+    }
     let BpdOptions {
         images: n,
         draws,
@@ -135,11 +145,11 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
         let data = held_out.try_batch(&idx, &mut rng, device)?;
-        let labels = if conditional {
+        let cond = Condition::labels(if conditional {
             data.labels.clone()
         } else {
             None
-        };
+        });
         let x = to_vec(data.images.clone());
         let per = c * s * s;
         let mut diffusion = vec![0.0; b];
@@ -149,8 +159,8 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
             let l = l1 + (l0 - l1) * (u0 + k as f64 / draws as f64).fract();
             let t = schedule.t_of_log_snr(l);
             let eps = normal([b, c, s, s], &mut rng, device);
-            let z = process.corrupt(data.images.clone(), &vec![t; b], eps.clone());
-            let eps_hat = model.eps_hat(z, schedule.log_snr(t), labels.clone());
+            let z = process.corrupt(data.images.clone(), &vec![t; b], eps.clone())?;
+            let eps_hat = model.eps_hat(z, schedule.log_snr(t), &cond)?;
             let sq = to_vec(
                 (eps - eps_hat)
                     .powi_scalar(2)
@@ -226,13 +236,13 @@ mod tests {
             fn conditional(&self) -> bool {
                 false
             }
-            fn eps_hat(&self, z: Tensor<4>, l: f64, _: Option<Tensor<1, Int>>) -> Tensor<4> {
+            fn eps_hat(&self, z: Tensor<4>, l: f64, _: &Condition) -> Result<Tensor<4>> {
                 let (a, sg, s2) = (
                     alpha_from_log_snr(l),
                     sigma_from_log_snr(l),
                     self.0 * self.0,
                 );
-                z * (sg / (a * a * s2 + sg * sg))
+                Ok(z * (sg / (a * a * s2 + sg * sg)))
             }
         }
         let s = 0.3;
@@ -271,7 +281,7 @@ mod tests {
             logsnr_max: Some(l0),
             seed: 3,
         };
-        let got = bits_per_dim(&Optimal(s), &process, &data, opts, &device).unwrap();
+        let got = bits_per_dim(&Optimal(s), process.as_ref(), &data, opts, &device).unwrap();
         let softplus = |x: f64| x.exp().ln_1p();
         let c = (s * s).ln();
         let bits = std::f64::consts::LN_2;

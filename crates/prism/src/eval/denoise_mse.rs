@@ -6,10 +6,10 @@ use rand::SeedableRng;
 
 use crate::Result;
 use crate::data::Dataset;
-use crate::denoiser::{DiffusionModel, NoiseLevels};
-use crate::process::Process;
+use crate::denoiser::DiffusionModel;
+use crate::nn::Condition;
+use crate::process::DiffusionProcess;
 use crate::tensor::{normal, scalar};
-use crate::transform::Dct2d;
 
 /// One row of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,7 +28,7 @@ pub struct DenoiseMse {
 #[allow(clippy::too_many_arguments)]
 pub fn denoise_mse(
     model: &DiffusionModel,
-    process: &Process,
+    process: &dyn DiffusionProcess,
     held_out: &Dataset,
     mean_image: &[f32],
     times: &[f64],
@@ -47,22 +47,16 @@ pub fn denoise_mse(
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
         let data = held_out.try_batch(&idx, &mut rng, device)?;
-        let labels = if conditional {
+        let cond = Condition::labels(if conditional {
             data.labels.clone()
         } else {
             None
-        };
+        });
         for (k, &t) in times.iter().enumerate() {
             let eps = normal([b, c, s, s], &mut rng, device);
-            let z = process.corrupt(data.images.clone(), &vec![t; b], eps);
-            let levels = NoiseLevels::uniform(process.log_snr(t), b, device);
-            let pred = model.predict(z.clone(), &levels, labels.clone());
-            let x0_hat = match process.as_blurring() {
-                // x̂ = IDCT((DCT(z) − σ_t DCT(ε̂))/α_t): the isotropic conversion does not apply.
-                Some(p) => Dct2d::new(s, s, device)
-                    .and_then(|dct| p.x0_from_eps(&dct, z, pred.eps_hat, t))?,
-                None => pred.x0_hat,
-            };
+            let z = process.corrupt(data.images.clone(), &vec![t; b], eps)?;
+            let levels = vec![process.level(t); b];
+            let x0_hat = model.predict(process, z, &levels, &cond)?.x0_hat;
             let err = scalar((x0_hat - data.images.clone()).powi_scalar(2).sum());
             let cerr = scalar(
                 (mean.clone().expand([b, c, s, s]) - data.images.clone())

@@ -71,17 +71,24 @@ impl PatchingConfig {
         }
     }
 
-    /// The layer for images with `channels` channels.
-    pub fn init(&self, channels: usize, device: &Device) -> Result<Patching> {
+    /// The layer for images with `in_channels` channels in (the state and any spatial
+    /// condition) and `out_channels` out (the state).
+    pub fn init(
+        &self,
+        in_channels: usize,
+        out_channels: usize,
+        device: &Device,
+    ) -> Result<Patching> {
         self.validate()?;
         let conv = match *self {
             PatchingConfig::Conv { factor } => {
-                let (k, wide) = ([factor, factor], channels * factor * factor);
+                let k = [factor, factor];
+                let f2 = factor * factor;
                 Some(ConvPatch {
-                    down: Conv2dConfig::new([channels, wide], k)
+                    down: Conv2dConfig::new([in_channels, in_channels * f2], k)
                         .with_stride(k)
                         .init(device),
-                    up: ConvTranspose2dConfig::new([wide, channels], k)
+                    up: ConvTranspose2dConfig::new([out_channels * f2, out_channels], k)
                         .with_stride(k)
                         .init(device),
                 })
@@ -158,7 +165,7 @@ mod tests {
             (PatchingConfig::Dwt { levels: 2 }, [2, 48, 4, 4]),
             (PatchingConfig::Conv { factor: 4 }, [2, 48, 4, 4]),
         ] {
-            let p = cfg.init(3, &device).unwrap();
+            let p = cfg.init(3, 3, &device).unwrap();
             let y = p.encode(x.clone()).unwrap();
             assert_eq!(y.dims(), want, "{cfg:?}");
             assert_eq!(want[1], 3 * cfg.channel_factor());
@@ -178,7 +185,9 @@ mod tests {
         assert!(e.to_string().contains("model.patching.levels"), "{e}");
         let e = PatchingConfig::Conv { factor: 1 }.validate().unwrap_err();
         assert!(e.to_string().contains("model.patching.factor"), "{e}");
-        let p = PatchingConfig::Conv { factor: 4 }.init(1, &device).unwrap();
+        let p = PatchingConfig::Conv { factor: 4 }
+            .init(1, 1, &device)
+            .unwrap();
         assert!(
             p.encode(Tensor::<4>::zeros([1, 1, 10, 8], &device))
                 .is_err()

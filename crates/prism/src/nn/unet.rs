@@ -15,6 +15,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::Condition;
 use super::layers::{
     AttentionBlock, Downsample, NoiseEmbedding, ResBlock, TransformerSpec, TransformerStack,
     Upsample, init_group_norm,
@@ -25,8 +26,13 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UNetConfig {
-    /// Image channels in (and out).
+    /// Image channels out (and in, besides the spatial condition).
     pub channels: usize,
+    /// Channels of a spatial condition concatenated to the input (a low-resolution image, a
+    /// masked image and its mask; after any patching): the network reads `channels +
+    /// cond_channels` and writes `channels`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cond_channels: usize,
     /// Width `C` of the first level; the noise embedding is `4C` wide.
     pub base_channels: usize,
     /// Width multiplier per level.
@@ -56,6 +62,10 @@ pub struct UNetConfig {
 
 fn default_head_channels() -> usize {
     32
+}
+
+pub(crate) fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 fn default_norm_groups() -> usize {
     32
@@ -142,6 +152,7 @@ impl UNetConfig {
         Ok(build(
             &Spec {
                 channels: self.channels,
+                cond_channels: self.cond_channels,
                 base_channels: self.base_channels,
                 widths: self
                     .channel_mults
@@ -177,6 +188,7 @@ pub(crate) enum Bottom {
 /// Everything the shared U-shaped builder needs (U-Net and U-ViT).
 pub(crate) struct Spec<'a> {
     pub channels: usize,
+    pub cond_channels: usize,
     pub base_channels: usize,
     /// Width per level.
     pub widths: Vec<usize>,
@@ -281,7 +293,7 @@ pub(crate) fn build(s: &Spec<'_>, device: &Device) -> UNet {
         noise_embedding: NoiseEmbedding::new(c, emb_dim, device),
         class_embedding: (s.num_classes > 0)
             .then(|| EmbeddingConfig::new(s.num_classes + 1, emb_dim).init(device)),
-        conv_in: super::layers::conv3x3(s.channels, c, device),
+        conv_in: super::layers::conv3x3(s.channels + s.cond_channels, c, device),
         down,
         middle,
         transformer,
@@ -289,6 +301,7 @@ pub(crate) fn build(s: &Spec<'_>, device: &Device) -> UNet {
         norm_out: init_group_norm(g, ch, device),
         conv_out: super::layers::conv3x3(ch, s.channels, device),
         num_classes: s.num_classes,
+        cond_channels: s.cond_channels,
     }
 }
 
@@ -341,21 +354,19 @@ pub struct UNet {
     norm_out: GroupNorm,
     conv_out: Conv2d,
     num_classes: usize,
+    cond_channels: usize,
 }
 
 impl UNet {
-    /// `x`: `[B, C, H, W]` (H, W divisible by `2^depth`); `log_snr`: `[B]`; `labels`: `[B]` class
-    /// indices (`num_classes` = null label), ignored by an unconditional network.
-    pub fn forward(
-        &self,
-        x: Tensor<4>,
-        log_snr: Tensor<1>,
-        labels: Option<Tensor<1, Int>>,
-    ) -> Tensor<4> {
+    /// `x`: `[B, C + C_c, H, W]`, the state with any spatial condition already concatenated on
+    /// the channel axis (H, W divisible by `2^depth`); `log_snr`: `[B]`; `cond.label`: `[B]`
+    /// class indices (`num_classes` = null label; absent: the null label), ignored by an
+    /// unconditional network.
+    pub fn forward(&self, x: Tensor<4>, log_snr: Tensor<1>, cond: &Condition) -> Tensor<4> {
         let mut emb = self.noise_embedding.forward(log_snr);
         if let Some(table) = &self.class_embedding {
             let [b, d] = emb.dims();
-            let labels = labels.unwrap_or_else(|| {
+            let labels = cond.label.clone().unwrap_or_else(|| {
                 Tensor::<1, Int>::full([b], self.num_classes as i64, &emb.device())
             });
             emb = emb + table.forward(labels.reshape([b, 1])).reshape([b, d]);
@@ -397,6 +408,11 @@ impl UNet {
     pub fn num_classes(&self) -> usize {
         self.num_classes
     }
+
+    /// Channels of the spatial condition the network expects beside the state.
+    pub fn cond_channels(&self) -> usize {
+        self.cond_channels
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +422,7 @@ mod tests {
     pub(crate) fn fmnist() -> UNetConfig {
         UNetConfig {
             channels: 1,
+            cond_channels: 0,
             base_channels: 32,
             channel_mults: vec![1, 2, 2],
             res_blocks: 1,
@@ -445,7 +462,11 @@ mod tests {
         let net = fmnist().init(&device).unwrap();
         let x = Tensor::<4>::zeros([2, 1, 16, 16], &device);
         let l = Tensor::<1>::from_floats([0.0, 3.0], &device);
-        let y = net.forward(x, l, Some(Tensor::<1, Int>::from_ints([1, 10], &device)));
+        let y = net.forward(
+            x,
+            l,
+            &Condition::labels(Some(Tensor::<1, Int>::from_ints([1, 10], &device))),
+        );
         assert_eq!(y.dims(), [2, 1, 16, 16]);
     }
 
@@ -470,8 +491,8 @@ mod tests {
             .unwrap();
             let x = x.clone().to_device(device);
             let l = Tensor::<1>::from_floats([0.0], device);
-            let a = to_vec(net.forward(x.clone(), l.clone(), None));
-            let b = to_vec(net.forward(x, l, None));
+            let a = to_vec(net.forward(x.clone(), l.clone(), &Condition::none()));
+            let b = to_vec(net.forward(x, l, &Condition::none()));
             a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6)
         };
         assert!(random(Some(4), &train), "active at the 4×4 level");

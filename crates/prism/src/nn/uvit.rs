@@ -11,15 +11,19 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::unet::{Bottom, Spec, UNet, build};
+use super::unet::{Bottom, Spec, UNet, build, is_zero};
 use crate::{Error, Result};
 
 /// U-ViT hyper-parameters (`[model.uvit]`; `deny_unknown_fields` so a typo names the key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UViTConfig {
-    /// Image channels in (and out), after patching.
+    /// Image channels out (and in, besides the spatial condition), after patching.
     pub channels: usize,
+    /// Channels of a spatial condition concatenated to the input, after patching (see
+    /// [`crate::nn::UNetConfig::cond_channels`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cond_channels: usize,
     /// Width `C` of the first convolutional level; the noise embedding is `4C` wide.
     pub base_channels: usize,
     /// Width multiplier per convolutional level; each level ends with a 2× downsampling.
@@ -124,6 +128,7 @@ impl UViTConfig {
         Ok(build(
             &Spec {
                 channels: self.channels,
+                cond_channels: self.cond_channels,
                 base_channels: self.base_channels,
                 widths,
                 res_blocks,
@@ -147,6 +152,7 @@ impl UViTConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::Condition;
     use crate::tensor::{normal, scalar, to_vec};
     use crate::train::{AdamW, AdamWConfig};
     use burn::module::Module;
@@ -156,6 +162,7 @@ mod tests {
     pub(crate) fn small() -> UViTConfig {
         UViTConfig {
             channels: 3,
+            cond_channels: 0,
             base_channels: 8,
             channel_mults: vec![1, 2],
             res_blocks: 1,
@@ -178,7 +185,11 @@ mod tests {
         for side in [8, 16] {
             let x = normal([2, 3, side, 2 * side], &mut rng, &device);
             let l = Tensor::<1>::from_floats([0.0, -3.0], &device);
-            let y = net.forward(x, l, Some(Tensor::<1, Int>::from_ints([0, 3], &device)));
+            let y = net.forward(
+                x,
+                l,
+                &Condition::labels(Some(Tensor::<1, Int>::from_ints([0, 3], &device))),
+            );
             assert_eq!(y.dims(), [2, 3, side, 2 * side]);
         }
     }
@@ -198,7 +209,7 @@ mod tests {
         let l = Tensor::<1>::from_floats([-2.0, 0.0, 1.0, 3.0], &device);
         let mut optim = AdamW::new(AdamWConfig::default());
         let loss_of = |net: &UNet| {
-            (net.forward(x.clone(), l.clone(), None) - target.clone())
+            (net.forward(x.clone(), l.clone(), &Condition::none()) - target.clone())
                 .powi_scalar(2)
                 .mean()
         };
@@ -229,8 +240,8 @@ mod tests {
             }
             .init(&device)
             .unwrap();
-            let a = to_vec(net.forward(x.clone(), l.clone(), None));
-            let b = to_vec(net.forward(x.clone(), l.clone(), None));
+            let a = to_vec(net.forward(x.clone(), l.clone(), &Condition::none()));
+            let b = to_vec(net.forward(x.clone(), l.clone(), &Condition::none()));
             let differs = a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6);
             assert_eq!(differs, active, "threshold {threshold:?}");
         }

@@ -16,21 +16,9 @@
 use burn::tensor::Tensor;
 
 use super::{LossInputs, Weighting};
-use crate::denoiser::Parameterization;
+use crate::process::Parameterization;
 use crate::tensor::per_sample;
-
-/// Average pooling by `factor`: `[B, C, H, W] → [B, C, H/factor, W/factor]` (H, W divisible).
-pub fn avg_pool(x: Tensor<4>, factor: usize) -> Tensor<4> {
-    if factor == 1 {
-        return x;
-    }
-    let [b, c, h, w] = x.dims();
-    let (h2, w2) = (h / factor, w / factor);
-    x.reshape([b, c, h2, factor, w2, factor])
-        .mean_dim(5)
-        .mean_dim(3)
-        .reshape([b, c, h2, w2])
-}
+use crate::transform::avg_pool;
 
 /// The pooling factors used for an image of side `d`: 1, 2, 4, … while `d/factor ≥ min` and the
 /// factor divides `d` (always at least the full resolution).
@@ -72,7 +60,7 @@ pub fn multiscale_loss(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::denoiser::NoiseLevels;
+    use crate::process::NoiseLevels;
     use crate::tensor::{normal, scalar, to_vec};
     use burn::tensor::{Device, TensorData};
     use rand::SeedableRng;

@@ -1,20 +1,200 @@
-//! ④ Forward processes: how data becomes noise (`corrupt`), what pure noise looks like (`prior`), and
-//! the ancestral (posterior) step back. Processes turn the host-side schedule numbers into tensors.
+//! ④ Forward processes: how data becomes noise (`corrupt`), what pure noise looks like (`prior`),
+//! how a network's output becomes `x̂` and `ε̂`, and the ancestral (posterior) step back. Each
+//! process answers every question about itself through [`DiffusionProcess`]; no code outside this
+//! module asks which process it holds.
 //!
-//! The Gaussian process is isotropic (`z_t = α_t x + σ_t ε`), so every sampler applies to it.
-//! Processes that are not isotropic (blurring, Laplacian) supply their own posterior step.
+//! Adding a process: one new file here that implements [`DiffusionProcess`], and one variant of
+//! [`ProcessConfig`] that builds it.
+//!
+//! - [`GaussianProcess`]: isotropic, `z_t = α_t x + σ_t ε`; every sampler applies.
+//! - [`BlurringProcess`]: Gaussian diffusion in the DCT basis with per-frequency `α_t`; diagonal
+//!   in that basis, so DDIM and DPM-Solver++ apply there too.
 
 mod blurring;
+mod coefficients;
 mod gaussian;
+mod parameterization;
 
-pub use blurring::{BlurringProcess, DELTA, StepCoefficients, frequencies};
-pub use gaussian::GaussianProcess;
+pub use blurring::{BlurringProcess, DELTA, StepCoefficients, blurring_step, frequencies};
+pub use coefficients::{Coef, Coord, Diagonal, coef};
+pub use gaussian::{GaussianProcess, ddpm_step};
+pub use parameterization::{NoiseLevels, Parameterization, Prediction};
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::schedule::{LogSnrSchedule, Schedule, ScheduleConfig};
+use crate::tensor::normal;
+
+/// A point on the process's time axis: `t` and the logSNR `λ(t)` the network is told. Samplers
+/// that step uniformly in λ (DPM-Solver++) carry the λ they chose, so it reaches the network
+/// exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    /// `t ∈ [0, 1]`.
+    pub t: f64,
+    /// `λ(t)` of the process's scalar schedule.
+    pub log_snr: f64,
+}
+
+/// A forward process `q(z_t | x)` and everything samplers, objectives and evaluation need to know
+/// about it. Times run from `t = 0` (data) to `t = 1` (noise); states are `[B, C, H, W]`.
+pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
+    /// A short name for messages and file metadata: `gaussian`, `blurring`.
+    fn kind(&self) -> &'static str;
+
+    /// One line describing the process and its settings.
+    fn describe(&self) -> String;
+
+    /// What the process does at time `t`, for `prism forward` (logSNR and any extra state).
+    fn describe_time(&self, t: f64) -> String {
+        format!("logSNR = {:+.3}", self.log_snr(t))
+    }
+
+    /// The scalar logSNR schedule `λ(t)`: the noise level the network is told.
+    fn schedule(&self) -> &Schedule;
+
+    /// `λ(t)`.
+    fn log_snr(&self, t: f64) -> f64 {
+        self.schedule().log_snr(t)
+    }
+
+    /// The [`Level`] at time `t`.
+    fn level(&self, t: f64) -> Level {
+        Level {
+            t,
+            log_snr: self.log_snr(t),
+        }
+    }
+
+    /// The [`Level`] whose logSNR is `log_snr` (its time by the schedule's inverse).
+    fn level_at_log_snr(&self, log_snr: f64) -> Level {
+        Level {
+            t: self.schedule().t_of_log_snr(log_snr),
+            log_snr,
+        }
+    }
+
+    /// The state's shape at time `t` for outputs of shape `out`. Processes whose resolution
+    /// changes with `t` return a smaller shape where the state lives at a lower resolution.
+    fn state_shape(&self, out: [usize; 4], _t: f64) -> [usize; 4] {
+        out
+    }
+
+    /// The times in `(0, 1)` where the state's shape changes, in decreasing order (the order in
+    /// which sampling crosses them). Empty for processes at one resolution.
+    fn switch_times(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Moves a sampling state across the switch at `t` (from the shape just above `t` to the
+    /// shape at `t`, for outputs of shape `out`), drawing any new noise from `rng`.
+    fn switch(
+        &self,
+        z: Tensor<4>,
+        _t: f64,
+        _out: [usize; 4],
+        _rng: &mut dyn RngCore,
+    ) -> Result<Tensor<4>> {
+        Ok(z)
+    }
+
+    /// A sample from the prior at `t = 1` for outputs of shape `out`: `N(0, I)` at the state's
+    /// shape. The signal left at `t = 1` (`α_1`, e.g. 0.0067 at `λ_min = −10`) is neglected, as
+    /// in the papers.
+    fn prior(&self, out: [usize; 4], rng: &mut dyn RngCore, device: &Device) -> Tensor<4> {
+        normal(self.state_shape(out, 1.0), rng, device)
+    }
+
+    /// How training draws a batch's times: stratified, `t_i = (u₀ + i/B) mod 1` with one uniform
+    /// draw `u₀` (Kingma et al. 2021, App. I.1).
+    fn draw_times(&self, batch: usize, rng: &mut dyn RngCore) -> Vec<f64> {
+        use rand::Rng;
+        let u0: f64 = rng.random();
+        (0..batch)
+            .map(|i| (u0 + i as f64 / batch as f64).fract())
+            .collect()
+    }
+
+    /// How a training batch with times `t` is grouped: the samples of one group share a state
+    /// shape and go through the network together. One group for processes at one resolution.
+    fn training_groups(&self, t: &[f64]) -> Vec<Vec<usize>> {
+        vec![(0..t.len()).collect()]
+    }
+
+    /// `z_t` from clean data `x0`, per-sample times `t` and noise `eps` (same shape as `x0`).
+    fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Result<Tensor<4>>;
+
+    /// The parameterisations a network of this process may use.
+    fn parameterizations(&self) -> &'static [Parameterization] {
+        &[
+            Parameterization::Eps,
+            Parameterization::V,
+            Parameterization::X,
+        ]
+    }
+
+    /// `x̂` and `ε̂` from a network output `raw` of parameterisation `p` at state `z`, one level
+    /// per sample. The default is the isotropic conversion with per-sample `α`, `σ`.
+    fn predict(
+        &self,
+        p: Parameterization,
+        raw: Tensor<4>,
+        z: Tensor<4>,
+        levels: &[Level],
+    ) -> Result<Prediction> {
+        let n = NoiseLevels::new(levels.iter().map(|l| l.log_snr).collect(), &z.device());
+        Ok(p.prediction(raw, z, &n))
+    }
+
+    /// The per-sample `α`, `σ` of the network's training target (the isotropic scales of the
+    /// scalar schedule): objectives convert between parameterisations with these.
+    fn noise_levels(&self, t: &[f64], device: &Device) -> NoiseLevels {
+        NoiseLevels::new(t.iter().map(|&t| self.log_snr(t)).collect(), device)
+    }
+
+    /// One ancestral (posterior) step `t → s`, `s < t`, from the prediction at `z_t`; `noise` is
+    /// a standard normal draw of the state's shape (`None`: the posterior mean, for the last
+    /// step). `clip_x0` clips `x̂` to the data range `[-1, 1]` where the process defines it.
+    fn ancestral_step(
+        &self,
+        z_t: Tensor<4>,
+        pred: Prediction,
+        t: Level,
+        s: Level,
+        noise: Option<Tensor<4>>,
+        clip_x0: bool,
+    ) -> Result<Tensor<4>>;
+
+    /// The image estimate from a final state at `t = 0`: `z_0 / α_0` in the process's terms.
+    fn finish(&self, z0: Tensor<4>) -> Result<Tensor<4>>;
+
+    /// Per-coordinate `α`, `σ` and `λ` at `level` in the orthonormal basis where the process is
+    /// diagonal ([`DiffusionProcess::to_basis`]), for states of shape `state`: what DDIM and
+    /// DPM-Solver++ need. `None`: the process has no such basis and only ancestral sampling
+    /// applies.
+    fn diagonal(&self, level: Level, state: [usize; 4]) -> Option<Diagonal>;
+
+    /// The orthonormal transform into the basis of [`DiffusionProcess::diagonal`] (identity for
+    /// the isotropic process).
+    fn to_basis(&self, z: Tensor<4>) -> Result<Tensor<4>> {
+        Ok(z)
+    }
+
+    /// From the basis of [`DiffusionProcess::diagonal`] back to the state: the inverse of
+    /// [`DiffusionProcess::to_basis`].
+    fn to_state(&self, u: Tensor<4>) -> Result<Tensor<4>> {
+        Ok(u)
+    }
+
+    /// Whether the continuous-time ELBO (bits/dim, the `elbo` weighting) is that of this
+    /// process: true for the isotropic process only.
+    fn has_elbo(&self) -> bool {
+        false
+    }
+}
 
 /// Which forward process; a TOML table with a `kind` key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +207,7 @@ pub enum ProcessConfig {
         schedule: ScheduleConfig,
     },
     /// Blurring diffusion (Hoogeboom & Salimans 2023): Gaussian diffusion in the DCT basis whose
-    /// high frequencies fade first. Needs ε-prediction and the `ddpm` (ancestral) sampler.
+    /// high frequencies fade first. Needs ε-prediction.
     Blurring {
         /// The scalar logSNR schedule (`a_t`, `σ_t`); the paper's clipped cosine on [−10, 10] by default.
         #[serde(default = "blurring_schedule")]
@@ -60,6 +240,9 @@ impl Default for ProcessConfig {
     }
 }
 
+/// A built forward process.
+pub type Process = Box<dyn DiffusionProcess>;
+
 impl ProcessConfig {
     /// The logSNR schedule's configuration.
     pub fn schedule(&self) -> &ScheduleConfig {
@@ -74,82 +257,17 @@ impl ProcessConfig {
     pub fn build(&self) -> Result<Process> {
         Ok(match self {
             ProcessConfig::Gaussian { schedule } => {
-                Process::Gaussian(GaussianProcess::new(schedule.build()?))
+                Box::new(GaussianProcess::new(schedule.build()?))
             }
             ProcessConfig::Blurring {
                 schedule,
                 blur_sigma_max,
                 min_scale,
-            } => Process::Blurring(BlurringProcess::new(
+            } => Box::new(BlurringProcess::new(
                 schedule.build()?,
                 *blur_sigma_max,
                 *min_scale,
             )?),
         })
-    }
-}
-
-/// A built forward process.
-#[derive(Debug, Clone)]
-pub enum Process {
-    /// See [`GaussianProcess`].
-    Gaussian(GaussianProcess),
-    /// See [`BlurringProcess`].
-    Blurring(BlurringProcess),
-}
-
-impl Process {
-    /// The logSNR schedule that drives the process (the noise level the network is told).
-    pub fn schedule(&self) -> &Schedule {
-        match self {
-            Process::Gaussian(p) => p.schedule(),
-            Process::Blurring(p) => p.schedule(),
-        }
-    }
-
-    /// `λ(t)`.
-    pub fn log_snr(&self, t: f64) -> f64 {
-        self.schedule().log_snr(t)
-    }
-
-    /// `z_t` from clean data `x0`, per-sample times `t` and noise `eps` (same shape as `x0`).
-    pub fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Tensor<4> {
-        match self {
-            Process::Gaussian(p) => p.corrupt(x0, t, eps),
-            Process::Blurring(p) => p.corrupt(x0, t, eps),
-        }
-    }
-
-    /// The isotropic Gaussian view of the process, for samplers that need scalar `α_t, σ_t`.
-    pub fn as_gaussian(&self) -> Option<&GaussianProcess> {
-        match self {
-            Process::Gaussian(p) => Some(p),
-            Process::Blurring(_) => None,
-        }
-    }
-
-    /// The blurring process, if this is one.
-    pub fn as_blurring(&self) -> Option<&BlurringProcess> {
-        match self {
-            Process::Blurring(p) => Some(p),
-            Process::Gaussian(_) => None,
-        }
-    }
-
-    /// A short name for messages: `gaussian` or `blurring`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Process::Gaussian(_) => "gaussian",
-            Process::Blurring(_) => "blurring",
-        }
-    }
-
-    /// A sample from the prior at `t = 1`, given standard normal `noise`. For both processes this
-    /// is `N(0, I)`: the signal left at `t = 1` (`α_1 ≤ a_1`, e.g. 0.0067 at `λ_min = −10`) is
-    /// neglected, as in the papers.
-    pub fn prior(&self, noise: Tensor<4>) -> Tensor<4> {
-        match self {
-            Process::Gaussian(_) | Process::Blurring(_) => noise,
-        }
     }
 }

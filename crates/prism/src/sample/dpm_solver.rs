@@ -1,47 +1,89 @@
-//! DPM-Solver++(2M) (Lu et al. 2022, Alg. 2), written in VP form.
+//! DPM-Solver++(2M) (Lu et al. 2022, Alg. 2), written in VP form, coordinate by coordinate in the
+//! process's diagonal basis.
 //!
 //! In k-diffusion's variance-exploding form, `x = z/α`, `σ_VE = σ/α = e^{−λ/2}`, `h = λ_s/2 − λ_t/2`:
 //! `x_s = (σ_s/σ_t) x_t − expm1(−h) D'`. Multiplying by `α_s` gives the VP update used here:
 //! `z_s = (σ_s/σ_t) z_t − α_s expm1(−h) D'`, with
 //! `D' = (1 + 1/(2r)) D_i − (1/(2r)) D_{i−1}`, `r = h_prev/h` (first step and the step to σ = 0: `D' = D_i`).
+//! Levels are uniform in the scalar schedule's λ; the last segment ends with a final step to σ = 0
+//! (the setting that keeps it stable at ≤ 10 steps).
 
 use burn::tensor::Tensor;
 
-use crate::denoiser::Denoise;
-use crate::schedule::{alpha_from_log_snr, sigma_from_log_snr};
+use super::Sampling;
+use super::segments::Segment;
+use crate::Result;
+use crate::process::coef;
 
-/// Integrates from `z` at `levels[0]` through increasing logSNR `levels`, then to σ = 0.
-/// One network evaluation per level; returns the clean-image estimate.
-pub fn dpmpp_2m(
-    denoiser: &dyn Denoise,
+/// One segment of DPM-Solver++(2M) from `z` at `seg.from`: `seg.steps` levels uniform in λ. In
+/// the last segment they run from `λ(from)` to `λ(0)`, and the evaluation at `λ(0)` is the result
+/// (the step to σ = 0); otherwise the segment steps on to `λ(to)` and returns the state there.
+pub(super) fn run_segment(
+    s: &Sampling<'_>,
+    seg: Segment,
+    last_segment: bool,
     z: Tensor<4>,
-    levels: &[f64],
+    progress: (usize, usize),
     on_step: &mut dyn FnMut(usize, usize),
-) -> Tensor<4> {
+) -> Result<Tensor<4>> {
+    let p = s.process;
+    let (lo, hi) = (p.log_snr(seg.from), p.log_snr(seg.to));
+    let n = seg.steps;
+    let levels: Vec<f64> = if last_segment {
+        (0..n)
+            .map(|i| {
+                if n == 1 {
+                    lo
+                } else {
+                    lo + (hi - lo) * i as f64 / (n - 1) as f64
+                }
+            })
+            .collect()
+    } else {
+        (0..=n)
+            .map(|i| lo + (hi - lo) * i as f64 / n as f64)
+            .collect()
+    };
     let mut z = z;
-    let mut prev: Option<(Tensor<4>, f64)> = None; // (D_{i−1}, h_{i−1})
-    let n = levels.len();
-    for (i, &lt) in levels.iter().enumerate() {
-        let d = denoiser.denoise(z.clone(), lt).x0_hat;
-        on_step(i + 1, n);
+    let mut prev: Option<(Tensor<4>, Vec<f64>)> = None; // (D_{i−1} in the basis, h_{i−1})
+    for i in 0..n {
+        let lt = p.level_at_log_snr(levels[i]);
+        let d = s.denoiser.denoise(z.clone(), lt)?.x0_hat;
+        let d = if s.clip_x0 { d.clamp(-1.0, 1.0) } else { d };
+        on_step(progress.0 + i + 1, progress.1);
         let Some(&ls) = levels.get(i + 1) else {
-            return d; // final step to σ = 0
+            return Ok(d); // final step to σ = 0
         };
-        let h = (ls - lt) / 2.0;
+        let ls = p.level_at_log_snr(ls);
+        let device = z.device();
+        let (dt, ds) = super::diagonals(p, lt, ls, z.dims())?;
+        let (h, h_shape) = dt.zip_with(&ds, |t, s| (s.log_snr - t.log_snr) / 2.0);
+        let d = p.to_basis(d)?;
         let d_prime = match prev.take() {
             Some((d_prev, h_prev)) => {
-                let r = h_prev / h;
-                d.clone() * (1.0 + 1.0 / (2.0 * r)) - d_prev * (1.0 / (2.0 * r))
+                let r: Vec<f64> = h_prev.iter().zip(&h).map(|(hp, h)| hp / h).collect();
+                let now = coef(
+                    (r.iter().map(|r| 1.0 + 1.0 / (2.0 * r)).collect(), h_shape),
+                    &device,
+                );
+                let before = coef(
+                    (r.iter().map(|r| 1.0 / (2.0 * r)).collect(), h_shape),
+                    &device,
+                );
+                now.mul(d.clone()) - before.mul(d_prev)
             }
             None => d.clone(),
         };
-        let (s_t, s_s, a_s) = (
-            sigma_from_log_snr(lt),
-            sigma_from_log_snr(ls),
-            alpha_from_log_snr(ls),
+        let keep = coef(dt.zip_with(&ds, |t, s| s.sigma / t.sigma), &device);
+        let jump = coef(
+            dt.zip_with(&ds, |t, s| {
+                s.alpha * (-((s.log_snr - t.log_snr) / 2.0)).exp_m1()
+            }),
+            &device,
         );
-        z = z * (s_s / s_t) - d_prime * (a_s * (-h).exp_m1());
+        let u = keep.mul(p.to_basis(z)?) - jump.mul(d_prime);
+        z = p.to_state(u)?;
         prev = Some((d, h));
     }
-    z
+    Ok(z)
 }

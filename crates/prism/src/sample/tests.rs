@@ -7,10 +7,30 @@ use rand::SeedableRng;
 use serde_json::Value;
 
 use super::*;
-use crate::denoiser::{FnDenoiser, Prediction};
-use crate::process::ProcessConfig;
-use crate::schedule::{ScheduleConfig, sigma_from_log_snr};
-use crate::tensor::to_vec;
+use crate::denoiser::FnDenoiser;
+use crate::process::{Level, Prediction, Process, ProcessConfig, ddpm_step};
+use crate::schedule::{LogSnrSchedule, ScheduleConfig, alpha_from_log_snr, sigma_from_log_snr};
+use crate::tensor::{normal, to_vec};
+
+/// Runs `kind` for `steps` evaluations from `z1` (outputs of `z1`'s shape), without clipping.
+pub(super) fn run(
+    process: &dyn DiffusionProcess,
+    denoiser: &dyn Denoise,
+    kind: SamplerKind,
+    steps: usize,
+    z1: Tensor<4>,
+    rng: &mut dyn rand::RngCore,
+) -> Result<Tensor<4>> {
+    let s = Sampling {
+        process,
+        denoiser,
+        kind,
+        steps,
+        clip_x0: false,
+    };
+    let out = z1.dims();
+    sample(&s, z1, out, rng, &mut |_, _| {})
+}
 
 const M: f64 = 0.3;
 const S: f64 = 0.5;
@@ -37,8 +57,9 @@ fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
 }
 
 /// The optimal denoiser for x ~ N(M, S²): `x̂ = M + α S²/(α² S² + σ²) (z − α M)`.
-fn analytic() -> FnDenoiser<impl Fn(Tensor<4>, f64) -> Prediction> {
-    FnDenoiser(|z: Tensor<4>, l: f64| {
+fn analytic() -> FnDenoiser<impl Fn(Tensor<4>, Level) -> Prediction> {
+    FnDenoiser(|z: Tensor<4>, l: Level| {
+        let l = l.log_snr;
         let (a, s) = (alpha_from_log_snr(l), sigma_from_log_snr(l));
         let k = a * S * S / (a * a * S * S + s * s);
         let x0_hat = (z.clone() - a * M) * k + M;
@@ -107,14 +128,13 @@ fn deterministic_trajectories_match_numpy() {
     ] {
         for k in [10usize, 50] {
             let want = floats(&g["trajectories"][key][k.to_string()]);
-            let out = sample(
-                &process,
+            let out = run(
+                process.as_ref(),
                 &analytic(),
                 kind,
                 k,
                 t1(&z1, &device),
                 &mut rng,
-                &mut |_, _| {},
             )
             .unwrap();
             close(&to_vec(out), &want, 2e-4, &format!("{key} K={k}"));
@@ -127,24 +147,23 @@ fn ddim_with_eta_one_is_ddpm() {
     let device = Device::flex();
     let process = cosine();
     let z1 = t1(&[0.4, -1.2, 2.0, 0.1], &device);
-    let run = |kind| {
+    let go = |kind| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         to_vec(
-            sample(
-                &process,
+            run(
+                process.as_ref(),
                 &analytic(),
                 kind,
                 20,
                 z1.clone(),
                 &mut rng,
-                &mut |_, _| {},
             )
             .unwrap(),
         )
     };
     close(
-        &run(SamplerKind::Ddim { eta: 1.0 }),
-        &run(SamplerKind::Ddpm),
+        &go(SamplerKind::Ddim { eta: 1.0 }),
+        &go(SamplerKind::Ddpm),
         1e-6,
         "ddim(1) vs ddpm",
     );
@@ -159,7 +178,7 @@ fn moments(v: &[f32]) -> (f64, f64) {
 
 /// Exact mean and std of DDPM's output for Gaussian data: every step is affine in `z_t` plus
 /// independent noise, so `(mean, var)` propagate in closed form from the prior N(0, 1).
-fn ddpm_exact(process: &Process, k: usize) -> (f64, f64) {
+fn ddpm_exact(process: &dyn DiffusionProcess, k: usize) -> (f64, f64) {
     let s = process.schedule();
     let (mut mu, mut var) = (0.0, 1.0);
     for i in 0..k {
@@ -196,11 +215,11 @@ fn sample_moments_match_gaussian_data() {
             ("dpmpp_2m", SamplerKind::DpmPp2m),
         ] {
             let z1 = normal([n, 1, 1, 1], &mut rng, &device);
-            let out = sample(&process, &analytic(), kind, k, z1, &mut rng, &mut |_, _| {}).unwrap();
+            let out = run(process.as_ref(), &analytic(), kind, k, z1, &mut rng).unwrap();
             let (mean, std) = moments(&to_vec(out));
             // What this sampler should give with K steps: closed form (DDPM) or the numpy run.
             let (want_mean, want_std) = match name {
-                "ddpm" => ddpm_exact(&process, k),
+                "ddpm" => ddpm_exact(process.as_ref(), k),
                 _ => {
                     let m = &g["moments"][name][k.to_string()];
                     (m["mean"].as_f64().unwrap(), m["std"].as_f64().unwrap())
@@ -240,4 +259,139 @@ fn sampler_names_parse() {
     let e = "euler".parse::<SamplerKind>().unwrap_err().to_string();
     assert!(e.contains("unknown sampler 'euler'"), "{e}");
     assert!("ddim:2".parse::<SamplerKind>().is_err());
+}
+
+/// A toy process at half resolution above `t = 0.5` (nearest upsampling at the switch): the
+/// samplers follow its shape, start from its prior at 4×4, evaluate the network at the shape of
+/// each segment, and end at 8×8.
+#[derive(Debug)]
+struct TwoScale(crate::process::GaussianProcess);
+
+impl DiffusionProcess for TwoScale {
+    fn kind(&self) -> &'static str {
+        "two-scale"
+    }
+    fn describe(&self) -> String {
+        "a test process at two resolutions".into()
+    }
+    fn schedule(&self) -> &crate::schedule::Schedule {
+        self.0.schedule()
+    }
+    fn state_shape(&self, out: [usize; 4], t: f64) -> [usize; 4] {
+        let [b, c, h, w] = out;
+        if t > 0.5 { [b, c, h / 2, w / 2] } else { out }
+    }
+    fn switch_times(&self) -> Vec<f64> {
+        vec![0.5]
+    }
+    fn switch(
+        &self,
+        z: Tensor<4>,
+        t: f64,
+        out: [usize; 4],
+        _rng: &mut dyn rand::RngCore,
+    ) -> Result<Tensor<4>> {
+        assert_eq!(t, 0.5);
+        let [b, c, h, w] = z.dims();
+        let up = z
+            .reshape([b, c, h, 1, w, 1])
+            .expand([b, c, h, 2, w, 2])
+            .reshape([b, c, 2 * h, 2 * w]);
+        assert_eq!(up.dims(), out);
+        Ok(up)
+    }
+    fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Result<Tensor<4>> {
+        self.0.corrupt(x0, t, eps)
+    }
+    fn ancestral_step(
+        &self,
+        z_t: Tensor<4>,
+        pred: Prediction,
+        t: Level,
+        s: Level,
+        noise: Option<Tensor<4>>,
+        clip_x0: bool,
+    ) -> Result<Tensor<4>> {
+        self.0.ancestral_step(z_t, pred, t, s, noise, clip_x0)
+    }
+    fn finish(&self, z0: Tensor<4>) -> Result<Tensor<4>> {
+        self.0.finish(z0)
+    }
+    fn diagonal(&self, level: Level, state: [usize; 4]) -> Option<crate::process::Diagonal> {
+        self.0.diagonal(level, state)
+    }
+}
+
+#[test]
+fn samplers_follow_resolution_switches() {
+    use std::cell::RefCell;
+    let device = Device::flex();
+    let process = TwoScale(crate::process::GaussianProcess::new(
+        ScheduleConfig::default().build().unwrap(),
+    ));
+    let out = [2, 1, 8, 8];
+    for kind in [
+        SamplerKind::Ddpm,
+        SamplerKind::Ddim { eta: 0.0 },
+        SamplerKind::DpmPp2m,
+    ] {
+        let seen = RefCell::new(Vec::new());
+        let recording = FnDenoiser(|z: Tensor<4>, l: Level| {
+            seen.borrow_mut().push((z.dims()[2], l.t));
+            Prediction {
+                x0_hat: z.zeros_like(),
+                eps_hat: z,
+            }
+        });
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let z1 = process.prior(out, &mut rng, &device);
+        assert_eq!(z1.dims(), [2, 1, 4, 4]);
+        let s = Sampling {
+            process: &process,
+            denoiser: &recording,
+            kind,
+            steps: 6,
+            clip_x0: false,
+        };
+        let mut calls = Vec::new();
+        let x = sample(&s, z1, out, &mut rng, &mut |i, n| calls.push((i, n))).unwrap();
+        assert_eq!(x.dims(), out, "{kind}");
+        let seen = seen.into_inner();
+        let sides: Vec<usize> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(sides, vec![4, 4, 4, 8, 8, 8], "{kind}");
+        assert!(
+            seen[..3].iter().all(|s| s.1 > 0.5 - 1e-9),
+            "{kind}: {seen:?}"
+        );
+        assert!(
+            seen[3..].iter().all(|s| s.1 <= 0.5 + 1e-9),
+            "{kind}: {seen:?}"
+        );
+        assert_eq!(calls, (1..=6).map(|i| (i, 6)).collect::<Vec<_>>());
+    }
+    let e = segments(&process, 1).unwrap_err().to_string();
+    assert!(e.contains("at least 2 steps"), "{e}");
+}
+
+#[test]
+fn segments_share_the_steps_by_length() {
+    let process = TwoScale(crate::process::GaussianProcess::new(
+        ScheduleConfig::default().build().unwrap(),
+    ));
+    let s = segments(&process, 7).unwrap();
+    assert_eq!(s.iter().map(|s| s.steps).sum::<usize>(), 7);
+    assert_eq!(
+        (s[0].from, s[0].to, s[1].from, s[1].to),
+        (1.0, 0.5, 0.5, 0.0)
+    );
+    assert!(s[0].steps.abs_diff(s[1].steps) <= 1);
+    let one = segments(cosine().as_ref(), 5).unwrap();
+    assert_eq!(
+        one,
+        vec![Segment {
+            from: 1.0,
+            to: 0.0,
+            steps: 5
+        }]
+    );
 }

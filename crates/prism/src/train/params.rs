@@ -179,6 +179,7 @@ mod tests {
         let device = Device::flex();
         let cfg = UNetConfig {
             channels: 1,
+            cond_channels: 0,
             base_channels: 16,
             channel_mults: vec![1, 2],
             res_blocks: 1,

@@ -2,44 +2,90 @@
 //! The trainer and `prism bench` both call [`batch_loss`], so the benchmark times the step that
 //! training runs.
 
-use burn::tensor::{Int, Tensor};
-use rand::Rng;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::{Rng, RngCore};
 
+use crate::Result;
 use crate::config::ExperimentConfig;
-use crate::denoiser::{DiffusionModel, NoiseLevels};
+use crate::denoiser::DiffusionModel;
+use crate::nn::Condition;
 use crate::objective::LossInputs;
-use crate::process::Process;
+use crate::process::DiffusionProcess;
 use crate::schedule::LogSnrSchedule;
 use crate::tensor::normal;
 
-/// The config's objective on clean images `x0` (`[B, C, H, W]`) with optional labels.
+/// The config's objective on clean images `x0` (`[B, C, H, W]`) under `cond`.
 ///
-/// Draws, in this order from `rng`: the offset of the stratified times `t_i = (u₀ + i/B) mod 1`
-/// (Kingma et al. 2021, App. I.1), the noise `ε`, and the seed of the device generator (dropout
-/// masks). Then `z_t = process.corrupt(x0, t, ε)` and the objective (formula sheet §1, with the
-/// multiscale loss of §2 where the config asks for it) on the model's raw output.
+/// Draws, in this order from `rng`: the times (the process's [`DiffusionProcess::draw_times`]:
+/// one offset of stratified times), the noise `ε`, and the seed of the device generator (dropout
+/// masks). The process groups the batch by state shape ([`DiffusionProcess::training_groups`]);
+/// each group is corrupted, `z_t = process.corrupt(x0, t, ε)`, and scored by the objective
+/// (formula sheet §1, with the multiscale loss of §2 where the config asks for it) on the model's
+/// raw output; the loss is the group losses weighted by their share of the batch.
 pub fn batch_loss(
     cfg: &ExperimentConfig,
-    process: &Process,
+    process: &dyn DiffusionProcess,
     model: &DiffusionModel,
     x0: Tensor<4>,
-    labels: Option<Tensor<1, Int>>,
-    rng: &mut impl Rng,
-) -> Tensor<1> {
+    cond: &Condition,
+    rng: &mut dyn RngCore,
+) -> Result<Tensor<1>> {
     let device = x0.device();
     let dims = x0.dims();
     let b = dims[0];
-    let u0: f64 = rng.random();
-    let times: Vec<f64> = (0..b).map(|i| (u0 + i as f64 / b as f64).fract()).collect();
+    let times = process.draw_times(b, rng);
     let eps = normal(dims, rng, &device);
     device.seed(rng.random());
+    let groups = process.training_groups(&times);
+    if let [group] = groups.as_slice()
+        && group.len() == b
+    {
+        return group_loss(cfg, process, model, x0, &times, eps, cond);
+    }
+    let mut total: Option<Tensor<1>> = None;
+    for group in groups.iter().filter(|g| !g.is_empty()) {
+        let idx = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                group.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [group.len()],
+            ),
+            &device,
+        );
+        let t: Vec<f64> = group.iter().map(|&i| times[i]).collect();
+        let loss = group_loss(
+            cfg,
+            process,
+            model,
+            x0.clone().select(0, idx.clone()),
+            &t,
+            eps.clone().select(0, idx),
+            &cond.select(group),
+        )? * (group.len() as f64 / b as f64);
+        total = Some(match total {
+            Some(sum) => sum + loss,
+            None => loss,
+        });
+    }
+    total.ok_or_else(|| crate::Error::invalid("an empty training batch"))
+}
+
+/// The objective on one group of samples that share a state shape.
+fn group_loss(
+    cfg: &ExperimentConfig,
+    process: &dyn DiffusionProcess,
+    model: &DiffusionModel,
+    x0: Tensor<4>,
+    times: &[f64],
+    eps: Tensor<4>,
+    cond: &Condition,
+) -> Result<Tensor<1>> {
+    let device = x0.device();
     let schedule = process.schedule();
-    let log_snr: Vec<f64> = times.iter().map(|&t| schedule.log_snr(t)).collect();
     let dlog: Vec<f64> = times.iter().map(|&t| schedule.dlog_snr_dt(t)).collect();
-    let z = process.corrupt(x0.clone(), &times, eps.clone());
-    let levels = NoiseLevels::new(log_snr, &device);
-    let raw = model.raw(z.clone(), &levels, labels);
-    cfg.objective.loss(
+    let z = process.corrupt(x0.clone(), times, eps.clone())?;
+    let levels = process.noise_levels(times, &device);
+    let raw = model.raw(z.clone(), &levels.log_snr, cond)?;
+    Ok(cfg.objective.loss(
         model.parameterization(),
         LossInputs {
             raw,
@@ -49,5 +95,5 @@ pub fn batch_loss(
             levels: &levels,
             dlog_snr_dt: &dlog,
         },
-    )
+    ))
 }

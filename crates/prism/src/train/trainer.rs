@@ -19,7 +19,8 @@ use super::step::batch_loss;
 use super::{AdamW, ema_decay, ema_update, step_rng};
 use crate::config::ExperimentConfig;
 use crate::denoiser::DiffusionModel;
-use crate::process::Process;
+use crate::nn::Condition;
+use crate::process::DiffusionProcess;
 use crate::tensor::scalar;
 use crate::{Error, Result};
 
@@ -225,14 +226,14 @@ fn restore(cfg: &ExperimentConfig, dir: &Path, device: &Device) -> Result<State>
 /// Writes a sample grid from the EMA model (fixed seed, labels cycling through the classes).
 pub fn write_grid(
     cfg: &ExperimentConfig,
-    process: &Process,
+    process: &dyn DiffusionProcess,
     ema: &DiffusionModel,
     path: &Path,
 ) -> Result<()> {
     let n = cfg.sample.num;
     let classes = ema.net.num_classes();
-    let labels = (classes > 0).then(|| (0..n).map(|i| (i % classes) as i64).collect());
     let device = ema.devices().first().cloned().unwrap_or_default();
+    let cond = Condition::cycling_labels(n, classes, &device);
     let shape = [
         n,
         cfg.data.channels,
@@ -243,7 +244,7 @@ pub fn write_grid(
         kind: cfg.sample.sampler,
         steps: cfg.sample.steps,
         shape,
-        labels,
+        cond,
         guidance: cfg.sample.guidance,
         clip_x0: cfg.sample.clip_x0,
         seed: cfg.train.seed ^ 0x5eed,
@@ -364,7 +365,8 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
             Tensor::<1, Int>::from_data(TensorData::new(v, [b]), &device)
         });
         // 2. Times, noise, forward process, network, objective.
-        let loss = batch_loss(cfg, &process, &state.model, batch.images, labels, &mut rng);
+        let (x0, cond) = cfg.training_input(batch.images, labels)?;
+        let loss = batch_loss(cfg, process.as_ref(), &state.model, x0, &cond, &mut rng)?;
         // 3. Update and average.
         let grads = loss.backward();
         let loss_value = scalar(loss);
@@ -416,7 +418,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
             bar.suspend(|| -> Result<()> {
                 write_grid(
                     cfg,
-                    &process,
+                    process.as_ref(),
                     &state.ema,
                     &dir.join(format!("samples/step_{:06}.png", state.step)),
                 )?;
@@ -427,7 +429,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
     bar.finish_and_clear();
     save_all(cfg, dir, &state)?;
     if opts.pictures && !interrupted {
-        write_grid(cfg, &process, &state.ema, &dir.join("samples.png"))?;
+        write_grid(cfg, process.as_ref(), &state.ema, &dir.join("samples.png"))?;
         write_loss_plot(dir)?;
     }
     Ok(TrainOutcome {

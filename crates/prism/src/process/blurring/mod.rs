@@ -10,9 +10,18 @@
 //! ```
 //! The network is told the scalar schedule's `λ_t`, as for Gaussian diffusion, and predicts `ε`.
 //! With `σ_B,max = 0`, `d_t ≡ 1` and the process is exactly [`GaussianProcess`](super::GaussianProcess).
+//!
+//! The process is diagonal in the DCT basis (per-frequency `α_t`, scalar `σ_t`), so besides its
+//! own ancestral step ([`blurring_step`]) the DDIM and DPM-Solver++ updates apply there,
+//! frequency by frequency.
+
+mod step;
+
+pub use step::blurring_step;
 
 use burn::tensor::{Tensor, TensorData};
 
+use super::{Coord, Diagonal, DiffusionProcess, Level, Parameterization, Prediction};
 use crate::schedule::{LogSnrSchedule, Schedule};
 use crate::transform::Dct2d;
 use crate::{Error, Result};
@@ -84,11 +93,6 @@ impl BlurringProcess {
         })
     }
 
-    /// The scalar logSNR schedule (`a_t`, `σ_t`; the level the network is told).
-    pub fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
     /// `σ_B,max`.
     pub fn blur_sigma_max(&self) -> f64 {
         self.blur_sigma_max
@@ -137,22 +141,6 @@ impl BlurringProcess {
     ) -> Tensor<4> {
         let values = t.iter().flat_map(|&t| self.alpha(t, h, w)).collect();
         per_frequency(values, [t.len(), 1, h, w], device)
-    }
-
-    /// `z_t = IDCT(α_t ⊙ DCT(x0)) + σ_t ε`, with a time per sample.
-    pub fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x0.dims();
-        let device = x0.device();
-        let Ok(dct) = Dct2d::new(h, w, &device) else {
-            return eps; // empty planes: nothing to blur
-        };
-        let alpha = self.alpha_tensor(t, h, w, &device);
-        let sigma: Vec<f64> = t.iter().map(|&t| self.sigma(t)).collect();
-        let blurred = dct
-            .forward(x0)
-            .and_then(|u| dct.inverse(u * alpha))
-            .expect("the DCT is built for x0's own plane size");
-        blurred + eps * crate::tensor::per_sample(&sigma, &device)
     }
 
     /// `x̂ = IDCT((DCT(z_t) − σ_t DCT(ε̂)) / α_t)` (the same `t` for the whole batch): the clean
@@ -219,6 +207,143 @@ impl BlurringProcess {
     }
 }
 
+impl DiffusionProcess for BlurringProcess {
+    fn kind(&self) -> &'static str {
+        "blurring"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "blurring diffusion, σ_B,max = {} px, d_min = {}, logSNR from {:+.2} to {:+.2}",
+            self.blur_sigma_max,
+            self.min_scale,
+            self.schedule.log_snr(1.0),
+            self.schedule.log_snr(0.0)
+        )
+    }
+
+    fn describe_time(&self, t: f64) -> String {
+        format!(
+            "logSNR = {:+.3}, blur σ_B = {:.3} px",
+            self.schedule.log_snr(t),
+            self.blur_sigma(t)
+        )
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// `z_t = IDCT(α_t ⊙ DCT(x0)) + σ_t ε`, with a time per sample.
+    fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Result<Tensor<4>> {
+        let [_, _, h, w] = x0.dims();
+        let device = x0.device();
+        let dct = Dct2d::new(h, w, &device)?;
+        let alpha = self.alpha_tensor(t, h, w, &device);
+        let sigma: Vec<f64> = t.iter().map(|&t| self.sigma(t)).collect();
+        let blurred = dct.inverse(dct.forward(x0)? * alpha)?;
+        Ok(blurred + eps * crate::tensor::per_sample(&sigma, &device))
+    }
+
+    /// The denoising step takes `ε̂`: only ε-prediction.
+    fn parameterizations(&self) -> &'static [Parameterization] {
+        &[Parameterization::Eps]
+    }
+
+    /// `ε̂` is the network's output; `x̂ = IDCT((DCT(z_t) − σ_t DCT(ε̂)) / α_t)` per sample.
+    fn predict(
+        &self,
+        p: Parameterization,
+        raw: Tensor<4>,
+        z: Tensor<4>,
+        levels: &[Level],
+    ) -> Result<Prediction> {
+        if p != Parameterization::Eps {
+            return Err(Error::invalid(format!(
+                "the blurring process needs an ε-predicting model (model.parameterization = \"eps\"), this one is {}",
+                p.name()
+            )));
+        }
+        let [_, _, h, w] = z.dims();
+        let device = z.device();
+        let dct = Dct2d::new(h, w, &device)?;
+        let x0_hat = match levels {
+            [first, rest @ ..] if rest.iter().all(|l| l.t == first.t) => {
+                self.x0_from_eps(&dct, z, raw.clone(), first.t)?
+            }
+            _ => {
+                let t: Vec<f64> = levels.iter().map(|l| l.t).collect();
+                let sigma: Vec<f64> = t.iter().map(|&t| self.sigma(t)).collect();
+                let alpha = self.alpha_tensor(&t, h, w, &device);
+                let u =
+                    dct.forward(z - raw.clone() * crate::tensor::per_sample(&sigma, &device))?;
+                dct.inverse(u / alpha)?
+            }
+        };
+        Ok(Prediction {
+            x0_hat,
+            eps_hat: raw,
+        })
+    }
+
+    /// [`blurring_step`] with [`BlurringProcess::step_coefficients`]; the noise is drawn in pixel
+    /// space and transformed, `ξ_u = DCT(ξ)` (the DCT is orthonormal, so `ξ_u ~ N(0, I)` as in
+    /// the pseudo-code, and with `σ_B,max = 0` the trajectory equals DDPM's for the same stream).
+    fn ancestral_step(
+        &self,
+        z_t: Tensor<4>,
+        pred: Prediction,
+        t: Level,
+        s: Level,
+        noise: Option<Tensor<4>>,
+        clip_x0: bool,
+    ) -> Result<Tensor<4>> {
+        let [_, _, h, w] = z_t.dims();
+        let dct = Dct2d::new(h, w, &z_t.device())?;
+        let xi_u = noise.map(|xi| dct.forward(xi)).transpose()?;
+        let c = self.step_coefficients(t.t, s.t, h, w);
+        blurring_step(&dct, &c, z_t, pred.eps_hat, xi_u, clip_x0)
+    }
+
+    /// `IDCT(DCT(z_0) / α_0)`.
+    fn finish(&self, z0: Tensor<4>) -> Result<Tensor<4>> {
+        let [_, _, h, w] = z0.dims();
+        let device = z0.device();
+        let dct = Dct2d::new(h, w, &device)?;
+        let alpha_0 = per_frequency(self.alpha(0.0, h, w), [1, 1, h, w], &device);
+        dct.inverse(dct.forward(z0)? / alpha_0)
+    }
+
+    /// Per frequency: `α_t = a_t d_t`, `σ_t`, `λ = log(α_t²/σ_t²)`.
+    fn diagonal(&self, level: Level, state: [usize; 4]) -> Option<Diagonal> {
+        let [_, _, h, w] = state;
+        let sigma = self.sigma(level.t);
+        let coords = self
+            .alpha(level.t, h, w)
+            .into_iter()
+            .map(|alpha| Coord {
+                alpha,
+                sigma,
+                log_snr: 2.0 * (alpha / sigma).ln(),
+            })
+            .collect();
+        Some(Diagonal {
+            shape: [1, 1, h, w],
+            coords,
+        })
+    }
+
+    fn to_basis(&self, z: Tensor<4>) -> Result<Tensor<4>> {
+        let [_, _, h, w] = z.dims();
+        Dct2d::new(h, w, &z.device())?.forward(z)
+    }
+
+    fn to_state(&self, u: Tensor<4>) -> Result<Tensor<4>> {
+        let [_, _, h, w] = u.dims();
+        Dct2d::new(h, w, &u.device())?.inverse(u)
+    }
+}
+
 impl StepCoefficients {
     /// The coefficients as `[1, 1, H, W]` tensors `(c1, c2, std, α_t)`.
     pub fn tensors(
@@ -234,142 +359,4 @@ impl StepCoefficients {
 }
 
 #[cfg(test)]
-mod tests {
-    use burn::tensor::Device;
-    use rand::SeedableRng;
-    use serde_json::Value;
-
-    use super::*;
-    use crate::process::GaussianProcess;
-    use crate::schedule::CosineSchedule;
-    use crate::tensor::{normal, to_vec};
-
-    fn golden() -> Value {
-        crate::golden_data::load("blurring.json")
-    }
-
-    fn floats(v: &Value) -> Vec<f32> {
-        crate::golden_data::f32s(v)
-    }
-
-    /// The process of one golden case.
-    fn golden_process(case: &Value) -> BlurringProcess {
-        let f = |k: &str| case[k].as_f64().unwrap();
-        let schedule =
-            Schedule::Cosine(CosineSchedule::new(f("logsnr_min"), f("logsnr_max")).unwrap());
-        BlurringProcess::new(schedule, f("blur_sigma_max"), f("min_scale")).unwrap()
-    }
-
-    fn tensor(v: &Value, shape: [usize; 4], device: &Device) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(floats(v), shape), device)
-    }
-
-    fn shape(case: &Value) -> [usize; 4] {
-        let s: Vec<usize> = case["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as usize)
-            .collect();
-        [s[0], s[1], s[2], s[3]]
-    }
-
-    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= tol * y.abs().max(1.0),
-                "{what}[{i}]: {x} vs {y}"
-            );
-        }
-    }
-
-    /// `α_t` at t = 0.5 and forward samples `z_t` (per-sample times, fixed `x`, `ε`) against the
-    /// pseudo-code's `get_alpha_sigma` and `diffuse` in `tools/golden_blurring.py`.
-    #[test]
-    fn forward_matches_pseudo_code() {
-        let device = Device::flex();
-        for case in golden()["processes"].as_array().unwrap() {
-            let p = golden_process(case);
-            let s = shape(case);
-            let alpha: Vec<f32> = p.alpha(0.5, s[2], s[3]).iter().map(|&v| v as f32).collect();
-            close(&alpha, &floats(&case["alpha_t0.5"]), 1e-6, "alpha(0.5)");
-            let sigma = case["sigma_t0.5"].as_f64().unwrap();
-            assert!((p.sigma(0.5) - sigma).abs() < 1e-12);
-            let x = tensor(&case["x"], s, &device);
-            let eps = tensor(&case["eps"], s, &device);
-            for f in case["forward"].as_array().unwrap() {
-                let t: Vec<f64> = f["t"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_f64().unwrap())
-                    .collect();
-                let z = to_vec(p.corrupt(x.clone(), &t, eps.clone()));
-                close(&z, &floats(&f["z_t"]), 2e-5, &format!("z_t at t = {t:?}"));
-            }
-        }
-    }
-
-    /// `σ_B,max = 0`: `d_t ≡ 1` and `corrupt` is the Gaussian process's.
-    #[test]
-    fn no_blur_is_gaussian_forward() {
-        let device = Device::flex();
-        let schedule = Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
-        let blur = BlurringProcess::new(schedule.clone(), 0.0, 0.001).unwrap();
-        let gauss = GaussianProcess::new(schedule);
-        assert!(blur.scale(0.7, 4, 6).iter().all(|&d| d == 1.0));
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let x = normal([3, 2, 8, 6], &mut rng, &device);
-        let eps = normal([3, 2, 8, 6], &mut rng, &device);
-        let t = [0.05, 0.5, 0.99];
-        let a = to_vec(blur.corrupt(x.clone(), &t, eps.clone()));
-        let b = to_vec(gauss.corrupt(x, &t, eps));
-        close(&a, &b, 1e-5, "blurring(σ_B = 0) vs gaussian");
-    }
-
-    /// Blurring fades high frequencies first, never below `a_t d_min`, and not at all at `t = 0`.
-    #[test]
-    fn scale_is_one_at_zero_and_floored() {
-        let schedule = Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
-        let p = BlurringProcess::new(schedule, 20.0, 0.001).unwrap();
-        assert!(p.scale(0.0, 8, 8).iter().all(|&d| (d - 1.0).abs() < 1e-15));
-        let d = p.scale(0.1, 8, 8);
-        assert!((d[0] - 1.0).abs() < 1e-15, "the mean (DC) is never blurred");
-        assert!(d[..8].windows(2).all(|w| w[1] < w[0]), "{d:?}");
-        assert!(p.scale(0.6, 8, 8)[1..].iter().all(|&v| v < 0.0011));
-        assert!(d.iter().all(|&v| v >= 0.001));
-        assert!((p.scale(1.0, 8, 8)[63] - 0.001).abs() < 1e-12);
-        assert!((p.blur_sigma(1.0) - 20.0).abs() < 1e-12);
-    }
-
-    /// With the true noise, `x0_from_eps` recovers the clean image.
-    #[test]
-    fn x0_from_true_eps_is_exact() {
-        let device = Device::flex();
-        let schedule = Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
-        let p = BlurringProcess::new(schedule, 3.0, 0.01).unwrap();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
-        let x = normal([2, 1, 8, 8], &mut rng, &device);
-        let eps = normal([2, 1, 8, 8], &mut rng, &device);
-        let dct = Dct2d::new(8, 8, &device).unwrap();
-        let z = p.corrupt(x.clone(), &[0.4, 0.4], eps.clone());
-        let got = to_vec(p.x0_from_eps(&dct, z, eps, 0.4).unwrap());
-        close(&got, &to_vec(x), 2e-3, "x̂");
-    }
-
-    #[test]
-    fn bad_parameters_are_named() {
-        let s = || Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
-        let e = BlurringProcess::new(s(), -1.0, 0.001)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("process.blur_sigma_max"), "{e}");
-        let e = BlurringProcess::new(s(), 1.0, 0.0).unwrap_err().to_string();
-        assert!(
-            e.contains("process.min_scale must lie in (0, 1], got 0"),
-            "{e}"
-        );
-        assert!(BlurringProcess::new(s(), f64::NAN, 0.5).is_err());
-    }
-}
+mod tests;

@@ -1,0 +1,209 @@
+//! ⑥ The denoiser: network + parameterisation (ε / v / x) + conditioning (+ guidance) → predictions.
+//!
+//! The process converts the network's output into `x̂` and `ε̂` (formula sheet §1 for the
+//! isotropic process). Samplers see only the [`Denoise`] trait.
+
+mod config;
+mod model;
+
+pub use config::{ModelConfig, NetConfig};
+pub use model::DiffusionModel;
+
+use burn::tensor::Tensor;
+
+use crate::Result;
+use crate::nn::Condition;
+use crate::process::{DiffusionProcess, Level, Prediction};
+
+/// What a sampler calls: `z_t` at one level for the whole batch → predictions.
+pub trait Denoise {
+    /// Predict `x̂`, `ε̂` at `z` at `level`.
+    fn denoise(&self, z: Tensor<4>, level: Level) -> Result<Prediction>;
+}
+
+/// A model under a fixed condition (or none).
+pub struct ModelDenoiser<'a> {
+    /// The model.
+    pub model: &'a DiffusionModel,
+    /// The process the model was trained for (it converts the network's output).
+    pub process: &'a dyn DiffusionProcess,
+    /// The condition for the batch (`Condition::none()`: unconditional / null label).
+    pub cond: Condition,
+}
+
+impl Denoise for ModelDenoiser<'_> {
+    fn denoise(&self, z: Tensor<4>, level: Level) -> Result<Prediction> {
+        let levels = vec![level; z.dims()[0]];
+        self.model.predict(self.process, z, &levels, &self.cond)
+    }
+}
+
+/// Classifier-free guidance (Ho & Salimans 2022): `ε̃ = ε_u + w (ε_c − ε_u)`, the unconditional
+/// half under [`Condition::null`].
+///
+/// Every parameterisation is affine in `ε` at fixed `z`, so guiding the raw output is the same as
+/// guiding `ε`; both halves run in one batch. `w = 1` is the plain conditional model.
+pub struct GuidedDenoiser<'a> {
+    /// The conditional model.
+    pub model: &'a DiffusionModel,
+    /// As in [`ModelDenoiser`].
+    pub process: &'a dyn DiffusionProcess,
+    /// The condition for the batch.
+    pub cond: Condition,
+    /// Guidance weight `w`.
+    pub guidance: f64,
+}
+
+impl Denoise for GuidedDenoiser<'_> {
+    fn denoise(&self, z: Tensor<4>, level: Level) -> Result<Prediction> {
+        let b = z.dims()[0];
+        let device = z.device();
+        let null = self.cond.null(b, self.model.net.num_classes(), &device);
+        let both = Condition::cat(&self.cond, &null)?;
+        let raw = self.model.raw(
+            Tensor::cat(vec![z.clone(), z.clone()], 0),
+            &vec![level.log_snr; 2 * b],
+            &both,
+        )?;
+        let cond = raw.clone().narrow(0, 0, b);
+        let uncond = raw.narrow(0, b, b);
+        let guided = uncond.clone() + (cond - uncond) * self.guidance;
+        self.process
+            .predict(self.model.parameterization(), guided, z, &vec![level; b])
+    }
+}
+
+/// Wraps a closure as a [`Denoise`] (analytic denoisers in tests and tools).
+pub struct FnDenoiser<F>(pub F);
+
+impl<F: Fn(Tensor<4>, Level) -> Prediction> Denoise for FnDenoiser<F> {
+    fn denoise(&self, z: Tensor<4>, level: Level) -> Result<Prediction> {
+        Ok((self.0)(z, level))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::UNetConfig;
+    use crate::process::{GaussianProcess, Parameterization};
+    use crate::schedule::{CosineSchedule, Schedule};
+    use crate::tensor::to_vec;
+    use burn::tensor::{Device, Int};
+    use rand::SeedableRng;
+
+    fn small_unet(num_classes: usize, cond_channels: usize) -> UNetConfig {
+        UNetConfig {
+            channels: 1,
+            cond_channels,
+            base_channels: 8,
+            channel_mults: vec![1, 2],
+            res_blocks: 1,
+            attention_levels: vec![],
+            head_channels: 8,
+            norm_groups: 4,
+            dropout: vec![],
+            dropout_max_resolution: None,
+            num_classes,
+        }
+    }
+
+    fn process() -> GaussianProcess {
+        GaussianProcess::new(Schedule::Cosine(CosineSchedule::new(-15.0, 15.0).unwrap()))
+    }
+
+    /// Guidance weight 1 is the conditional model; weight 0 the unconditional (null label) one.
+    #[test]
+    fn guidance_interpolates_conditional_and_unconditional() {
+        let device = Device::flex();
+        let model = ModelConfig::with_unet(Parameterization::V, small_unet(3, 0))
+            .init(&device)
+            .unwrap();
+        let process = process();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let z = crate::tensor::normal([2, 1, 8, 8], &mut rng, &device);
+        let labels = Condition::labels(Some(Tensor::<1, Int>::from_ints([0, 2], &device)));
+        let null = Condition::labels(Some(Tensor::<1, Int>::from_ints([3, 3], &device)));
+        let level = process.level_at_log_snr(0.7);
+        let eps = |d: &dyn Denoise| to_vec(d.denoise(z.clone(), level).unwrap().eps_hat);
+        let cond = eps(&ModelDenoiser {
+            model: &model,
+            process: &process,
+            cond: labels.clone(),
+        });
+        let uncond = eps(&ModelDenoiser {
+            model: &model,
+            process: &process,
+            cond: null,
+        });
+        for (w, want) in [(1.0, &cond), (0.0, &uncond)] {
+            let got = eps(&GuidedDenoiser {
+                model: &model,
+                process: &process,
+                cond: labels.clone(),
+                guidance: w,
+            });
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert!((a - b).abs() < 1e-4, "w = {w}: {a} vs {b}");
+            }
+        }
+        // w = 3: ε̃ = ε_u + 3 (ε_c − ε_u)
+        let got = eps(&GuidedDenoiser {
+            model: &model,
+            process: &process,
+            cond: labels,
+            guidance: 3.0,
+        });
+        for ((g, c), u) in got.iter().zip(&cond).zip(&uncond) {
+            assert!((g - (u + 3.0 * (c - u))).abs() < 1e-4);
+        }
+    }
+
+    /// A network with separate input and output channels reads the state and a spatial
+    /// condition and writes the state; the condition changes the output; a missing or misshapen
+    /// condition and a context without cross-attention are errors.
+    #[test]
+    fn spatial_condition_is_concatenated_to_the_input() {
+        let device = Device::flex();
+        let model = ModelConfig::with_unet(Parameterization::V, small_unet(0, 2))
+            .init(&device)
+            .unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let z = crate::tensor::normal([2, 1, 8, 8], &mut rng, &device);
+        let img = crate::tensor::normal([2, 2, 8, 8], &mut rng, &device);
+        let with = |image: Tensor<4>| Condition {
+            image: Some(image),
+            ..Condition::none()
+        };
+        let a = model
+            .raw(z.clone(), &[0.0, 1.0], &with(img.clone()))
+            .unwrap();
+        assert_eq!(a.dims(), [2, 1, 8, 8]);
+        let b = model
+            .raw(z.clone(), &[0.0, 1.0], &with(img.clone() * 2.0))
+            .unwrap();
+        assert!(
+            to_vec(a)
+                .iter()
+                .zip(to_vec(b))
+                .any(|(x, y)| (x - y).abs() > 1e-6)
+        );
+        let e = model
+            .raw(z.clone(), &[0.0, 1.0], &Condition::none())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("spatial condition of 2 channels"),
+            "{e}"
+        );
+        let e = model
+            .raw(z.clone(), &[0.0, 1.0], &with(img.narrow(1, 0, 1)))
+            .unwrap_err();
+        assert!(e.to_string().contains("has 1 channels"), "{e}");
+        let ctx = Condition {
+            context: Some(Tensor::zeros([2, 3, 4], &device)),
+            ..with(crate::tensor::normal([2, 2, 8, 8], &mut rng, &device))
+        };
+        let e = model.raw(z, &[0.0, 1.0], &ctx).unwrap_err();
+        assert!(e.to_string().contains("cross-attention"), "{e}");
+    }
+}

@@ -1,0 +1,78 @@
+//! A diffusion model: the network, the transform around it (patching) and what its output means.
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+
+use crate::nn::{Condition, Patching, UNet};
+use crate::process::{DiffusionProcess, Level, Parameterization, Prediction};
+use crate::tensor::vector;
+use crate::{Error, Result};
+
+/// A diffusion model: the network, its input/output transform and what its output means.
+#[derive(Module, Debug)]
+pub struct DiffusionModel {
+    /// The network.
+    pub net: UNet,
+    /// The transform around the network.
+    pub patching: Patching,
+    #[module(skip)]
+    pub(super) parameterization: Parameterization,
+}
+
+impl DiffusionModel {
+    /// The parameterisation of the network's output.
+    pub fn parameterization(&self) -> Parameterization {
+        self.parameterization
+    }
+
+    /// The raw network output at `z` (logSNR `log_snr` per sample) under `cond`, through the
+    /// patching transform and its inverse. A spatial condition is concatenated to `z` on the
+    /// channel axis before patching. Errors: a side not divisible by the patching factor, a
+    /// spatial condition the network does not take (or lacks), a context for a network without
+    /// cross-attention.
+    pub fn raw(&self, z: Tensor<4>, log_snr: &[f64], cond: &Condition) -> Result<Tensor<4>> {
+        let l = vector(log_snr, &z.device());
+        let factor = self.patching.config().channel_factor();
+        let want = self.net.cond_channels();
+        let input = match &cond.image {
+            Some(image) if image.dims()[1] * factor == want && want > 0 => {
+                Tensor::cat(vec![z, image.clone()], 1)
+            }
+            Some(image) => {
+                return Err(Error::Shape(format!(
+                    "the spatial condition has {} channels, the network takes {} (cond_channels {want} after patching)",
+                    image.dims()[1],
+                    want / factor
+                )));
+            }
+            None if want > 0 => {
+                return Err(Error::invalid(format!(
+                    "this network takes a spatial condition of {} channels, and none was given",
+                    want / factor
+                )));
+            }
+            None => z,
+        };
+        if cond.context.is_some() {
+            return Err(Error::invalid(
+                "a context sequence was given, but this network has no cross-attention layers",
+            ));
+        }
+        let inner = self.patching.encode(input)?;
+        let out = self.net.forward(inner, l, cond);
+        self.patching.decode(out)
+    }
+
+    /// `x̂` and `ε̂` at `z` (one level per sample) under `process`.
+    pub fn predict(
+        &self,
+        process: &dyn DiffusionProcess,
+        z: Tensor<4>,
+        levels: &[Level],
+        cond: &Condition,
+    ) -> Result<Prediction> {
+        let log_snr: Vec<f64> = levels.iter().map(|l| l.log_snr).collect();
+        let raw = self.raw(z.clone(), &log_snr, cond)?;
+        process.predict(self.parameterization, raw, z, levels)
+    }
+}

@@ -1,0 +1,197 @@
+//! Pipelines: a base model, then super-resolution stages, sampled in order. Each stage is a
+//! trained checkpoint with its own config, process and space; a super-resolution stage takes the
+//! output of the stage below as its spatial condition ([`crate::stage::StageConfig`]).
+//!
+//! A pipeline comes from a checkpoint (a super-resolution stage names its base, recursively) or
+//! from a pipeline file:
+//!
+//! ```toml
+//! [[stage]]
+//! checkpoint = "runs/base/model.safetensors"
+//! [[stage]]
+//! checkpoint = "runs/sr/model.safetensors"
+//! steps = 25              # optional: the stage's own sampler settings otherwise
+//! sampler = "dpmpp-2m"
+//! ```
+
+mod stage;
+
+pub use stage::{Stage, StageSampling};
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor};
+use serde::Deserialize;
+
+use crate::nn::Condition;
+use crate::sample::SamplerKind;
+use crate::{Error, Result};
+
+/// Stages deeper than this are refused (a base reference that loops).
+const MAX_STAGES: usize = 8;
+
+/// One `[[stage]]` of a pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageEntry {
+    /// The stage's `model.safetensors`.
+    pub checkpoint: PathBuf,
+    /// Network evaluations (default: the stage's `sample.steps`).
+    #[serde(default)]
+    pub steps: Option<usize>,
+    /// Sampler (default: the stage's `sample.sampler`).
+    #[serde(default)]
+    pub sampler: Option<SamplerKind>,
+    /// Guidance weight (default: the stage's `sample.guidance`).
+    #[serde(default)]
+    pub guidance: Option<f64>,
+}
+
+/// A pipeline file: `[[stage]]` entries, the base model first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// The stages in sampling order.
+    pub stage: Vec<StageEntry>,
+}
+
+/// Loaded stages in sampling order, each with its sampler settings.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// Base model first.
+    pub stages: Vec<(Stage, StageSampling)>,
+    /// Per-stage settings a pipeline file gave (they win over [`Pipeline::configure`]).
+    overrides: Vec<Option<StageEntry>>,
+}
+
+impl Pipeline {
+    /// The pipeline ending in the checkpoint at `path`: its `stage.base` references are followed
+    /// down to a base model. Each stage samples with its own config's settings.
+    pub fn from_checkpoint(path: &Path, device: &Device) -> Result<Self> {
+        let mut stages = Vec::new();
+        let mut next = Some(path.to_path_buf());
+        while let Some(p) = next {
+            if stages.len() == MAX_STAGES {
+                return Err(Error::invalid(format!(
+                    "'{}': more than {MAX_STAGES} stages below it (does a stage.base refer back?)",
+                    path.display()
+                )));
+            }
+            let stage = Stage::load(&p, device)?;
+            next = match stage.cfg.stage.base() {
+                Some(base) => Some(base.to_path_buf()),
+                None if !stage.cfg.stage.is_base() => {
+                    return Err(Error::invalid(format!(
+                        "'{}' is a super-resolution stage that names no base checkpoint \
+                         (stage.base); sample it with --pipeline FILE",
+                        p.display()
+                    )));
+                }
+                None => None,
+            };
+            let sampling = StageSampling::of(&stage);
+            stages.push((stage, sampling));
+        }
+        stages.reverse();
+        let overrides = vec![None; stages.len()];
+        Self::checked(stages, overrides)
+    }
+
+    /// The pipeline a pipeline file describes (TOML, see the module docs).
+    pub fn from_file(path: &Path, device: &Device) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let file: PipelineFile = toml::from_str(&text).map_err(|e| Error::Config {
+            origin: Some(path.into()),
+            reason: e.to_string().trim().to_string(),
+        })?;
+        let mut stages = Vec::new();
+        for entry in &file.stage {
+            let stage = Stage::load(&entry.checkpoint, device)?;
+            let sampling = StageSampling::of(&stage);
+            stages.push((stage, sampling));
+        }
+        let overrides = file.stage.into_iter().map(Some).collect();
+        let mut pipeline = Self::checked(stages, overrides)?;
+        pipeline.configure(|_| {});
+        Ok(pipeline)
+    }
+
+    /// Changes every stage's sampler settings with `f`; the settings a pipeline file gave for a
+    /// stage stay as the file says.
+    pub fn configure(&mut self, f: impl Fn(&mut StageSampling)) {
+        for ((_, sampling), entry) in self.stages.iter_mut().zip(&self.overrides) {
+            f(sampling);
+            if let Some(e) = entry {
+                sampling.steps = e.steps.unwrap_or(sampling.steps);
+                sampling.kind = e.sampler.unwrap_or(sampling.kind);
+                sampling.guidance = e.guidance.unwrap_or(sampling.guidance);
+            }
+        }
+    }
+
+    /// Checks the chain: a base model first, then stages whose input side and channels are the
+    /// output of the stage below.
+    fn checked(
+        stages: Vec<(Stage, StageSampling)>,
+        overrides: Vec<Option<StageEntry>>,
+    ) -> Result<Self> {
+        let Some((first, _)) = stages.first() else {
+            return Err(Error::invalid("a pipeline needs at least one stage"));
+        };
+        if !first.cfg.stage.is_base() {
+            return Err(Error::invalid(format!(
+                "the first stage '{}' must be a base model, not a super-resolution stage",
+                first.path.display()
+            )));
+        }
+        for pair in stages.windows(2) {
+            let (low, high) = (&pair[0].0, &pair[1].0);
+            let want = high.cfg.stage.input_size(high.cfg.data.image_size);
+            if high.cfg.stage.is_base()
+                || want != Some(low.cfg.data.image_size)
+                || high.cfg.data.channels != low.cfg.data.channels
+            {
+                return Err(Error::invalid(format!(
+                    "stage '{}' ({}×{}², {}) cannot follow '{}' ({}×{}²)",
+                    high.path.display(),
+                    high.cfg.data.channels,
+                    high.cfg.data.image_size,
+                    match want {
+                        Some(w) => format!("conditioned on {w}²"),
+                        None => "a base model".into(),
+                    },
+                    low.path.display(),
+                    low.cfg.data.channels,
+                    low.cfg.data.image_size
+                )));
+            }
+        }
+        Ok(Self { stages, overrides })
+    }
+
+    /// Draws `n` images through every stage: the base model under `cond`, then each stage under
+    /// `cond` with the image from the stage below. `on_stage(i, stages)` is called before stage
+    /// `i` starts; `on_step` as in [`crate::sample::sample`].
+    pub fn generate(
+        &self,
+        n: usize,
+        cond: &Condition,
+        seed: u64,
+        device: &Device,
+        on_stage: &mut dyn FnMut(usize, usize),
+        on_step: &mut dyn FnMut(usize, usize),
+    ) -> Result<Tensor<4>> {
+        let mut images: Option<Tensor<4>> = None;
+        for (i, (stage, sampling)) in self.stages.iter().enumerate() {
+            on_stage(i, self.stages.len());
+            let stage_seed = seed.wrapping_add(i as u64);
+            images = Some(stage.generate(n, sampling, cond, images, stage_seed, device, on_step)?);
+        }
+        images.ok_or_else(|| Error::invalid("a pipeline needs at least one stage"))
+    }
+
+    /// The last stage (the one whose images the pipeline returns).
+    pub fn last(&self) -> &Stage {
+        &self.stages[self.stages.len() - 1].0
+    }
+}

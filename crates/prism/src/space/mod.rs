@@ -1,0 +1,58 @@
+//! Spaces a model is trained in: pixels, or (for latent diffusion) the latents of an autoencoder.
+//! Training encodes the images into the space before the forward process; sampling draws in the
+//! space and ends in [`Space::decode`]:
+//!
+//! ```text
+//! training:  images ─▶ space.encode ─▶ process.corrupt ─▶ denoiser ─▶ objective
+//! sampling:  process.prior ─▶ sampler ─▶ space.decode ─▶ images
+//! ```
+//!
+//! Adding a space: one new file here that implements [`Space`], and one variant of
+//! [`SpaceConfig`] that builds it.
+
+mod pixels;
+
+pub use pixels::Pixels;
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// A space images are mapped into for diffusion.
+pub trait Space: std::fmt::Debug + Send + Sync {
+    /// A short name for messages: `pixels`, `latent`.
+    fn kind(&self) -> &'static str;
+
+    /// The shape of the space's tensors for images of shape `image` (`[B, C, H, W]`).
+    fn shape(&self, image: [usize; 4]) -> [usize; 4];
+
+    /// Images in `[-1, 1]` → the space.
+    fn encode(&self, x: Tensor<4>) -> Result<Tensor<4>>;
+
+    /// The space → images in (about) `[-1, 1]`.
+    fn decode(&self, z: Tensor<4>) -> Result<Tensor<4>>;
+}
+
+/// Which space (`[space]` in a config; pixels when absent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SpaceConfig {
+    /// The images themselves.
+    #[default]
+    Pixels,
+}
+
+impl SpaceConfig {
+    /// Whether this is the default pixel space (configs leave it out).
+    pub fn is_pixels(&self) -> bool {
+        *self == SpaceConfig::Pixels
+    }
+
+    /// Builds the space.
+    pub fn build(&self) -> Result<Box<dyn Space>> {
+        Ok(match self {
+            SpaceConfig::Pixels => Box::new(Pixels),
+        })
+    }
+}
