@@ -255,25 +255,9 @@ impl ExperimentConfig {
         Ok(())
     }
 
-    /// What the model trains on for a batch of `images` with optional `labels`: the images in
-    /// the model's space, and the condition (the labels, and a super-resolution stage's
-    /// low-resolution image, also in the space).
-    pub fn training_input(
-        &self,
-        images: Tensor<4>,
-        labels: Option<burn::tensor::Tensor<1, burn::tensor::Int>>,
-    ) -> Result<(Tensor<4>, crate::nn::Condition)> {
-        let space = self.space.build()?;
-        let image = self
-            .stage
-            .training_condition(&images)?
-            .map(|i| space.encode(i))
-            .transpose()?;
-        let cond = crate::nn::Condition {
-            image,
-            ..crate::nn::Condition::labels(labels)
-        };
-        Ok((space.encode(images)?, cond))
+    /// How the model reads batches: its space and its place in a cascade.
+    pub fn model_input(&self) -> Result<crate::denoiser::ModelInput> {
+        crate::denoiser::ModelInput::new(&self.space, &self.stage)
     }
 
     /// A super-resolution stage's network takes the low-resolution image beside the state; a

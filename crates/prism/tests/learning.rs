@@ -50,9 +50,11 @@ fn fashion_mnist_learns() {
     let (train_set, held_out) = cfg.data.load().unwrap().split(cfg.data.held_out);
     let process = cfg.process.build().unwrap();
     let times: Vec<f64> = MAX_MSE_RATIO.iter().map(|r| r.0).collect();
+    let input = cfg.model_input().unwrap();
     let rows = denoise_mse(
         &model,
         process.as_ref(),
+        &input,
         &held_out,
         &train_set.mean_image().unwrap(),
         &times,
@@ -67,7 +69,7 @@ fn fashion_mnist_learns() {
         logsnr_max: Some(12.0),
         seed: 2,
     };
-    let bpd = bits_per_dim(&model, process.as_ref(), &held_out, opts, &device).unwrap();
+    let bpd = bits_per_dim(&model, process.as_ref(), &input, &held_out, opts, &device).unwrap();
     let report = format!(
         "{rows:?}\nbits/dim {:.3} ± {:.3} (prior {:.4}, reconstruction {:.4}, diffusion {:.3}); {:.0} s of training",
         bpd.bpd, bpd.stderr, bpd.prior, bpd.reconstruction, bpd.diffusion, out.seconds

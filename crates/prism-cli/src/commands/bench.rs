@@ -118,13 +118,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut model = cfg.model.init(&device)?;
     let mut ema = model.valid();
     let mut opt = AdamW::new(cfg.train.adamw.clone());
+    let input = cfg.model_input()?;
     let mut times = Vec::with_capacity(a.train_steps);
     for step in 0..a.train_steps as u64 {
         let started = Instant::now();
         let mut rng = step_rng(a.seed, step, 0);
         let x0 = Tensor::<4>::random([batch, c, s, s], Distribution::Uniform(-1.0, 1.0), &device);
         let labels = prism::nn::Condition::cycling_labels(batch, classes, &device).label;
-        let (x0, cond) = cfg.training_input(x0, labels)?;
+        let (x0, cond) = input.prepare(x0, labels)?;
         let loss = batch_loss(&cfg, process.as_ref(), &model, x0, &cond, &mut rng)?;
         let grads = loss.backward();
         let loss = scalar(loss);

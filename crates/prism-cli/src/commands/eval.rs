@@ -108,6 +108,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     let kind = requested.unwrap_or(cfg.sample.sampler);
     prism::sample::check_sampler(process.as_ref(), kind)?;
+    let input = cfg.model_input()?;
     let n = a.num.min(held_out.len());
     eprintln!(
         "prism eval: {} (step {step}) with {n} held-out images, seed {}",
@@ -136,6 +137,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let mse = denoise_mse(
             &model,
             process.as_ref(),
+            &input,
             &held_out,
             &train_set.mean_image()?,
             &times,
@@ -172,7 +174,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             logsnr_max: Some(a.logsnr_max),
             seed: a.seed,
         };
-        let b = bits_per_dim(&model, process.as_ref(), &held_out, opts, &device)?;
+        let b = bits_per_dim(&model, process.as_ref(), &input, &held_out, opts, &device)?;
         println!(
             "bits/dim: {:.4} ± {:.4} (n = {}, {} draws, decoder at logSNR {}; prior {:.4}, reconstruction {:.4}, diffusion {:.4})",
             b.bpd,

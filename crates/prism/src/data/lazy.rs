@@ -220,9 +220,12 @@ mod tests {
         .build()
         .unwrap();
         let mean = vec![0.0; 3 * 8 * 8];
+        let input =
+            crate::denoiser::ModelInput::new(&Default::default(), &Default::default()).unwrap();
         let e = crate::eval::denoise_mse(
             &model,
             process.as_ref(),
+            &input,
             &held_out,
             &mean,
             &[0.5],

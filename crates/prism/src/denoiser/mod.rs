@@ -4,9 +4,11 @@
 //! isotropic process). Samplers see only the [`Denoise`] trait.
 
 mod config;
+mod input;
 mod model;
 
 pub use config::{ModelConfig, NetConfig};
+pub use input::ModelInput;
 pub use model::DiffusionModel;
 
 use burn::tensor::Tensor;

@@ -22,7 +22,7 @@ use burn::tensor::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 
 use crate::data::Dataset;
-use crate::denoiser::DiffusionModel;
+use crate::denoiser::{DiffusionModel, ModelInput};
 use crate::nn::Condition;
 use crate::process::{DiffusionProcess, NoiseLevels};
 use crate::schedule::{LogSnrSchedule, alpha_from_log_snr, sigma_from_log_snr};
@@ -111,10 +111,17 @@ impl EpsPredictor for DiffusionModel {
 pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
     model: &P,
     process: &dyn DiffusionProcess,
+    input: &ModelInput,
     held_out: &Dataset,
     opts: BpdOptions,
     device: &Device,
 ) -> Result<BitsPerDim> {
+    if input.space().kind() != "pixels" {
+        return Err(Error::invalid(format!(
+            "bits/dim is defined on pixels; this model diffuses in the {} space",
+            input.space().kind()
+        )));
+    }
     if !process.has_elbo() {
         return Err(Error::invalid(format!(
             "bits/dim is implemented for the Gaussian process only (there is no ELBO for the {} \
@@ -145,11 +152,12 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
         let data = held_out.try_batch(&idx, &mut rng, device)?;
-        let cond = Condition::labels(if conditional {
+        let labels = if conditional {
             data.labels.clone()
         } else {
             None
-        });
+        };
+        let (_, cond) = input.prepare(data.images.clone(), labels)?;
         let x = to_vec(data.images.clone());
         let per = c * s * s;
         let mut diffusion = vec![0.0; b];
@@ -281,7 +289,9 @@ mod tests {
             logsnr_max: Some(l0),
             seed: 3,
         };
-        let got = bits_per_dim(&Optimal(s), process.as_ref(), &data, opts, &device).unwrap();
+        let input = ModelInput::new(&Default::default(), &Default::default()).unwrap();
+        let got =
+            bits_per_dim(&Optimal(s), process.as_ref(), &input, &data, opts, &device).unwrap();
         let softplus = |x: f64| x.exp().ln_1p();
         let c = (s * s).ln();
         let bits = std::f64::consts::LN_2;

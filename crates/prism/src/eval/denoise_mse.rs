@@ -6,8 +6,7 @@ use rand::SeedableRng;
 
 use crate::Result;
 use crate::data::Dataset;
-use crate::denoiser::DiffusionModel;
-use crate::nn::Condition;
+use crate::denoiser::{DiffusionModel, ModelInput};
 use crate::process::DiffusionProcess;
 use crate::tensor::{normal, scalar};
 
@@ -23,12 +22,15 @@ pub struct DenoiseMse {
 }
 
 /// Evaluates `model` on the first `n` images of `held_out` at each of `times`, with the label of
-/// each image when the model is class-conditional, and fixed noise from `seed`. Fails when an
+/// each image when the model is class-conditional (and the model's `input`: its space and, for a
+/// super-resolution stage, the image's low-resolution version), and fixed noise from `seed`. The
+/// error is measured on images (`x̂` decoded from the model's space). Fails when an
 /// image of a lazily decoded set no longer decodes.
 #[allow(clippy::too_many_arguments)]
 pub fn denoise_mse(
     model: &DiffusionModel,
     process: &dyn DiffusionProcess,
+    input: &ModelInput,
     held_out: &Dataset,
     mean_image: &[f32],
     times: &[f64],
@@ -47,16 +49,15 @@ pub fn denoise_mse(
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
         let data = held_out.try_batch(&idx, &mut rng, device)?;
-        let cond = Condition::labels(if conditional {
-            data.labels.clone()
-        } else {
-            None
-        });
+        let labels = if conditional { data.labels } else { None };
+        let (x, cond) = input.prepare(data.images.clone(), labels)?;
         for (k, &t) in times.iter().enumerate() {
-            let eps = normal([b, c, s, s], &mut rng, device);
-            let z = process.corrupt(data.images.clone(), &vec![t; b], eps)?;
+            let eps = normal(x.dims(), &mut rng, device);
+            let z = process.corrupt(x.clone(), &vec![t; b], eps)?;
             let levels = vec![process.level(t); b];
-            let x0_hat = model.predict(process, z, &levels, &cond)?.x0_hat;
+            let x0_hat = input
+                .space()
+                .decode(model.predict(process, z, &levels, &cond)?.x0_hat)?;
             let err = scalar((x0_hat - data.images.clone()).powi_scalar(2).sum());
             let cerr = scalar(
                 (mean.clone().expand([b, c, s, s]) - data.images.clone())

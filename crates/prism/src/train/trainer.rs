@@ -365,7 +365,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
             Tensor::<1, Int>::from_data(TensorData::new(v, [b]), &device)
         });
         // 2. Times, noise, forward process, network, objective.
-        let (x0, cond) = cfg.training_input(batch.images, labels)?;
+        let (x0, cond) = cfg.model_input()?.prepare(batch.images, labels)?;
         let loss = batch_loss(cfg, process.as_ref(), &state.model, x0, &cond, &mut rng)?;
         // 3. Update and average.
         let grads = loss.backward();
