@@ -1,8 +1,8 @@
 //! `prism sample`.
 
 use anyhow::{Context, Result, bail};
+use prism::run::load_model;
 use prism::sample::{Generate, SamplerKind};
-use prism::train::load_model;
 
 use crate::args::SampleArgs;
 
