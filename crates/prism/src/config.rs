@@ -15,7 +15,7 @@ use crate::process::ProcessConfig;
 use crate::sample::SamplerKind;
 use crate::space::SpaceConfig;
 use crate::stage::StageConfig;
-use crate::train::AdamWConfig;
+use crate::train::{AdamWConfig, LrSchedule, ModuleSpec};
 use crate::{Error, Result};
 
 /// Everything that defines a run.
@@ -133,6 +133,22 @@ pub struct TrainConfig {
     /// Checkpoint every this many steps (0: only at the end).
     #[serde(default)]
     pub checkpoint_every: u64,
+}
+
+impl TrainConfig {
+    /// How the trainer optimises the diffusion model: AdamW with `adamw`, linear warm-up over
+    /// `warmup_steps` to `lr` then constant, `grad_clip`, EMA with `ema_decay`.
+    pub fn module_spec(&self) -> ModuleSpec {
+        ModuleSpec {
+            adamw: self.adamw.clone(),
+            lr: LrSchedule::WarmupConstant {
+                peak: self.lr,
+                warmup: self.warmup_steps,
+            },
+            grad_clip: self.grad_clip,
+            ema_decay: Some(self.ema_decay),
+        }
+    }
 }
 
 fn default_ema() -> f64 {

@@ -13,6 +13,11 @@
 //! (networks only), [`denoiser`] ⑥ (parameterisation, conditioning, guidance), [`objective`] ⑦,
 //! [`train`] ⑧, [`sample`] ⑨, [`eval`] ⑩; [`transform`] holds the orthonormal DCT of blurring
 //! diffusion. The maths follows the project's formula sheet; each file cites its equations.
+//!
+//! Layers: [`io`] (checkpoint files, parameters by path) is below `nn`, `train` and `eval`;
+//! [`train`] is a generic trainer that knows nothing of diffusion and never reads [`config`];
+//! [`config`] aggregates the stations' settings; [`run`] is above it and trains a diffusion
+//! model from an [`config::ExperimentConfig`] as a step function of the trainer.
 
 pub mod config;
 pub mod data;
@@ -23,11 +28,13 @@ pub mod fsutil;
 #[cfg(test)]
 mod golden_data;
 pub mod image;
+pub mod io;
 pub mod nn;
 pub mod objective;
 pub mod pipeline;
 pub mod plot;
 pub mod process;
+pub mod run;
 pub mod sample;
 pub mod schedule;
 pub mod space;

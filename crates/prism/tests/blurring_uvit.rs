@@ -5,8 +5,8 @@
 mod common;
 
 use prism::nn::{PatchingConfig, UViTConfig};
+use prism::run::{TrainOptions, load_model, train};
 use prism::sample::{Generate, SamplerKind, generate};
-use prism::train::{TrainOptions, load_model, train};
 
 #[test]
 fn blurring_trains_and_samples_with_a_uvit() {

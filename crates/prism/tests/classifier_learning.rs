@@ -1,14 +1,14 @@
 //! Evidence that the feature classifier of `prism classifier` learns, on the bundled Fashion-MNIST
 //! test split (real data): trained for three epochs on its first 4,000 images, it must classify the
 //! last 2,000 (never seen) with at least `MIN_ACCURACY`. Then the written file must load as a
-//! feature network and reproduce the accuracy through `eval::Classifier`. Bounded to about a
+//! feature network and reproduce the accuracy through `nn::Classifier`. Bounded to about a
 //! minute in release mode; skipped in debug builds.
 
 #[allow(dead_code)] // the helpers this test does not use
 mod common;
 
 use prism::data::{DataConfig, Fit};
-use prism::eval::{Classifier, ClassifierConfig, load_feature_net};
+use prism::nn::{Classifier, ClassifierConfig, load_feature_net};
 use prism::train::{ClassifierTraining, accuracy, train_classifier};
 
 /// Held-out accuracy after three epochs on 4,000 images. Chance is 0.10; this budget reached 0.7315

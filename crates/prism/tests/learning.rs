@@ -14,7 +14,7 @@
 mod common;
 
 use prism::eval::{BpdOptions, bits_per_dim, denoise_mse};
-use prism::train::{TrainOptions, load_model, train};
+use prism::run::{TrainOptions, load_model, train};
 
 /// Held-out x̂ error must be at most this fraction of the constant predictor's, at each time.
 const MAX_MSE_RATIO: [(f64, f64); 3] = [(0.25, 0.15), (0.5, 0.35), (0.75, 0.6)];

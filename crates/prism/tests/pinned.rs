@@ -13,8 +13,9 @@ mod common;
 
 use std::path::PathBuf;
 
+use prism::run::{TrainOptions, load_model, train};
 use prism::sample::{Generate, SamplerKind, generate};
-use prism::train::{TrainOptions, load_model, read_metrics, train};
+use prism::train::read_metrics;
 
 fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -47,7 +48,7 @@ fn logged_losses(dir: &std::path::Path) -> Vec<f64> {
     read_metrics(&dir.join("metrics.jsonl"))
         .unwrap()
         .iter()
-        .map(|l| l.loss)
+        .map(|l| l.loss())
         .collect()
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use prism::config::ExperimentConfig;
 use prism::nn::PatchingConfig;
 use prism::process::ProcessConfig;
-use prism::train::{TrainOptions, train};
+use prism::run::{TrainOptions, train};
 
 fn configs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs")
@@ -105,7 +105,7 @@ fn simple_presets_follow_the_recipe() {
 #[test]
 fn shipped_checkpoint_still_loads() {
     let path = configs_dir().join("../checkpoints/fashion-mnist-cond/model.safetensors");
-    let (cfg, model, _) = prism::train::load_model(&path, &prism::default_device()).unwrap();
+    let (cfg, model, _) = prism::run::load_model(&path, &prism::default_device()).unwrap();
     assert_eq!(cfg.model.patching, PatchingConfig::None);
     assert!(cfg.model.unet.is_some() && cfg.model.uvit.is_none());
     assert_eq!(model.net.num_classes(), 10);
@@ -229,7 +229,7 @@ fn patched_networks_train_with_the_multiscale_loss() {
     assert_eq!(out.step, 3);
     assert!(out.last_loss.is_finite() && out.last_loss > 0.0);
     let (loaded, _, _) =
-        prism::train::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
+        prism::run::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
     assert_eq!(loaded.model, cfg.model);
     std::fs::remove_dir_all(&dir).ok();
 
@@ -254,7 +254,7 @@ fn patched_networks_train_with_the_multiscale_loss() {
     let out = train(&cfg, &o_for(&dir)).unwrap();
     assert!(out.last_loss.is_finite() && out.last_loss > 0.0);
     let (loaded, model, _) =
-        prism::train::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
+        prism::run::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
     assert_eq!(loaded.model, cfg.model);
     assert_eq!(model.patching.config(), PatchingConfig::Conv { factor: 2 });
     std::fs::remove_dir_all(&dir).ok();

@@ -4,7 +4,8 @@
 
 mod common;
 
-use prism::train::{TrainOptions, host_params, load_checkpoint, train};
+use prism::io::{host_params, load as load_checkpoint};
+use prism::run::{TrainOptions, train};
 
 fn tiny() -> prism::config::ExperimentConfig {
     let mut cfg = common::tiny_preset("fashion-mnist-cond.toml", 300, 50);
@@ -89,12 +90,12 @@ fn model_file_loads_and_samples() {
     train(&cfg, &o).unwrap();
     let device = prism::default_device();
     let (loaded_cfg, model, step) =
-        prism::train::load_model(&dir.join("model.safetensors"), &device).unwrap();
+        prism::run::load_model(&dir.join("model.safetensors"), &device).unwrap();
     assert_eq!(step, 1);
     assert_eq!(loaded_cfg.model, cfg.model);
     let ema = load_checkpoint(&dir.join("train_state.safetensors"))
         .unwrap()
-        .with_prefix("ema");
+        .with_prefix("ema.model");
     assert_eq!(host_params(&model), ema);
     let process = loaded_cfg.process.build().unwrap();
     let request = prism::sample::Generate {
@@ -131,7 +132,7 @@ fn bad_inputs_get_named_errors() {
     // corrupt checkpoint
     let bad = dir.join("model.safetensors");
     std::fs::write(&bad, b"not a checkpoint").unwrap();
-    let e = prism::train::load_model(&bad, &prism::default_device()).unwrap_err();
+    let e = prism::run::load_model(&bad, &prism::default_device()).unwrap_err();
     assert!(e.to_string().contains("model.safetensors"), "{e}");
     // corrupt image in a folder
     let imgs = dir.join("images");

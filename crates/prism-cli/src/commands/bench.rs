@@ -14,8 +14,9 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
 use prism::config::ExperimentConfig;
+use prism::run::batch_loss;
 use prism::tensor::scalar;
-use prism::train::{AdamW, batch_loss, ema_update, step_rng};
+use prism::train::{AdamW, ema_update, step_rng};
 
 use crate::args::BenchArgs;
 

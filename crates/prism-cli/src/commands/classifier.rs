@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use prism::data::{DataConfig, Fit};
-use prism::eval::ClassifierConfig;
+use prism::nn::ClassifierConfig;
 use prism::train::{ClassifierTraining, train_classifier};
 
 use crate::args::ClassifierArgs;

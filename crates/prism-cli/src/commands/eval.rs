@@ -5,12 +5,13 @@
 use anyhow::{Context, Result, bail};
 use prism::data::Dataset;
 use prism::eval::{
-    BpdOptions, FeatureNet, Features, KidOptions, Planes, SwdOptions, bits_per_dim, denoise_mse,
-    extract, fid, kid, load_feature_net, precision_recall, swd,
+    BpdOptions, Features, KidOptions, Planes, SwdOptions, bits_per_dim, denoise_mse, extract, fid,
+    kid, precision_recall, swd,
 };
+use prism::nn::{FeatureNet, load_feature_net};
+use prism::run::load_model;
 use prism::sample::{Generate, SamplerKind};
 use prism::schedule::LogSnrSchedule;
-use prism::train::load_model;
 use rand::SeedableRng;
 use serde_json::json;
 

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use prism::config::ExperimentConfig;
-use prism::train::{TrainOptions, train};
+use prism::run::{TrainOptions, train};
 
 use crate::args::TrainArgs;
 

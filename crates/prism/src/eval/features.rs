@@ -1,13 +1,10 @@
 //! Feature vectors of images from a feature network (formula sheet §6): the space in which FID,
-//! KID and precision/recall compare generated with real images.
+//! KID and precision/recall compare generated with real images. The networks themselves live in
+//! `nn` (behind [`FeatureNet`]); evaluation only sees the trait object.
 
-use std::path::Path;
+use burn::tensor::Tensor;
 
-use burn::tensor::{Device, Tensor};
-
-use super::classifier::{CLASSIFIER_FORMAT, Classifier};
-use super::inception::{INCEPTION_MARKER, InceptionV3};
-use crate::train::load_checkpoint;
+use crate::nn::FeatureNet;
 use crate::{Error, Result};
 
 /// `n` feature vectors of dimension `dim`, row-major.
@@ -76,16 +73,6 @@ pub(crate) fn check_pair(a: &Features, b: &Features, min: usize, metric: &str) -
     Ok(())
 }
 
-/// A network that maps images (`[B, C, H, W]` in `[-1, 1]`) to feature vectors (`[B, dim]`).
-pub trait FeatureNet {
-    /// Dimension of a feature vector.
-    fn dim(&self) -> usize;
-    /// A short description for reports (`"fashion-mnist classifier, 128-d penultimate layer"`).
-    fn describe(&self) -> String;
-    /// The features of a batch.
-    fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>>;
-}
-
 /// The features of `images`, `batch` at a time.
 pub fn extract(net: &dyn FeatureNet, images: Tensor<4>, batch: usize) -> Result<Features> {
     let n = images.dims()[0];
@@ -98,31 +85,4 @@ pub fn extract(net: &dyn FeatureNet, images: Tensor<4>, batch: usize) -> Result<
         start = end;
     }
     Features::new(net.dim(), data)
-}
-
-/// Loads a feature network from safetensors: a classifier trained by `prism classifier`, or
-/// Inception-v3 weights in the pytorch-fid layout (recognised by their tensor names).
-pub fn load_feature_net(path: &Path, device: &Device) -> Result<Box<dyn FeatureNet>> {
-    let ck = load_checkpoint(path)?;
-    if ck
-        .metadata
-        .get(crate::train::FORMAT_KEY)
-        .map(String::as_str)
-        == Some(CLASSIFIER_FORMAT)
-    {
-        return Ok(Box::new(Classifier::from_checkpoint(&ck, path, device)?));
-    }
-    if ck.tensors.keys().any(|k| k.starts_with(INCEPTION_MARKER)) {
-        return Ok(Box::new(InceptionV3::from_tensors(
-            &ck.tensors,
-            path,
-            device,
-        )?));
-    }
-    Err(Error::Checkpoint {
-        path: path.into(),
-        reason: "neither a prism classifier nor Inception-v3 weights in the pytorch-fid layout \
-                 (expected tensors such as 'Mixed_7c.branch_pool.conv.weight')"
-            .into(),
-    })
 }

@@ -1,26 +1,20 @@
 //! ⑩ Evaluation: held-out denoising error at fixed noise levels, bits per dimension from the
 //! diffusion ELBO, the multi-scale sliced Wasserstein distance, and the feature-network metrics
-//! (FID, KID, precision/recall) on a project-trained classifier or user-supplied Inception-v3.
+//! (FID, KID, precision/recall) on a project-trained classifier or user-supplied Inception-v3
+//! (the networks are in `nn`; here they are only `dyn nn::FeatureNet`).
 
 mod bpd;
-mod classifier;
 mod denoise_mse;
 mod features;
 mod fid;
-mod inception;
 mod kid;
 mod precision_recall;
 mod swd;
 
 pub use bpd::{BitsPerDim, BpdOptions, EpsPredictor, bits_per_dim};
-pub use classifier::{CLASSIFIER_FORMAT, Classifier, ClassifierConfig};
 pub use denoise_mse::{DenoiseMse, denoise_mse};
-pub use features::{FeatureNet, Features, extract, load_feature_net};
+pub use features::{Features, extract};
 pub use fid::{GaussianFit, fid, fit_gaussian, frechet_distance, trace_sqrt_product};
-pub use inception::{
-    INCEPTION_SIZE, InceptionV3, StateDict, SyntheticWeights, WeightSource, inception_input,
-    synthetic_uniform,
-};
 pub use kid::{Kid, KidOptions, kid, mmd2_unbiased};
 pub use precision_recall::{PrecisionRecall, knn_radii_sq, precision_recall};
 pub use swd::{Planes, Swd, SwdOptions, laplacian_pyramid, pyr_down, pyr_up, swd};

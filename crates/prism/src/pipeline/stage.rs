@@ -58,7 +58,7 @@ impl StageSampling {
 impl Stage {
     /// Loads `model.safetensors` at `path` on `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let (cfg, model, step) = crate::train::load_model(path, device)?;
+        let (cfg, model, step) = crate::run::load_model(path, device)?;
         let process = cfg.process.build()?;
         let space = cfg.space.build()?;
         Ok(Self {

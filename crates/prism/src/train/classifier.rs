@@ -1,7 +1,9 @@
-//! Training the feature classifier of `eval::Classifier` (formula sheet §6): cross-entropy with
-//! AdamW, linear warm-up then cosine decay, random horizontal flips; test accuracy on a separate
-//! labelled set at the end. Deterministic for a seed: the data order comes from `(seed, epoch)`,
-//! flips from `(seed, step)`, weights from the backend generator seeded once.
+//! Training the feature classifier `nn::Classifier` (formula sheet §6) as a step function of the
+//! generic [`Trainer`]: cross-entropy with AdamW (module `classifier`, gradient clip 1), linear
+//! warm-up then cosine decay, random horizontal flips; test accuracy on a separate labelled set
+//! at the end. Deterministic for a seed: the data order comes from `(seed, epoch)`, flips from
+//! `(seed, step)` (stream 1), weights from the backend generator seeded once. Nothing but the
+//! classifier file is written.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,11 +11,10 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{AdamW, AdamWConfig, step_rng};
+use super::{AdamWConfig, LrSchedule, Metrics, ModuleSpec, Step, Trainer, TrainerConfig, step_rng};
 use crate::data::{DataConfig, Dataset};
-use crate::eval::{Classifier, ClassifierConfig};
+use crate::nn::{Classifier, ClassifierConfig};
 use crate::tensor::{scalar, to_vec_int};
 use crate::{Error, Result};
 
@@ -88,14 +89,6 @@ pub fn accuracy(model: &Classifier, set: &Dataset, batch: usize) -> Result<f64> 
     Ok(correct as f64 / set.len().max(1) as f64)
 }
 
-fn lr_at(job: &ClassifierTraining, step: u64, total: u64) -> f64 {
-    if step < job.warmup_steps {
-        return job.lr * (step + 1) as f64 / job.warmup_steps as f64;
-    }
-    let p = (step - job.warmup_steps) as f64 / (total - job.warmup_steps).max(1) as f64;
-    job.lr * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
-}
-
 fn load_labelled(cfg: &DataConfig, what: &str, classes: usize) -> Result<Dataset> {
     let set = cfg.load()?;
     if set.labels().is_none() {
@@ -150,53 +143,50 @@ pub fn train_classifier(job: &ClassifierTraining) -> Result<ClassifierReport> {
     let total = per_epoch * job.epochs as u64;
     let device = crate::default_device().autodiff();
     device.seed(job.seed ^ 0x5EED_C1A5);
-    let mut model = job.config.init(&device)?;
-    let mut opt = AdamW::new(AdamWConfig {
-        weight_decay: job.weight_decay,
-        ..AdamWConfig::default()
-    });
-    let bar = if job.progress {
-        ProgressBar::new(total).with_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed}<{eta}]")
-                .expect("valid template"),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
+    let mut cfg = TrainerConfig::new(total, job.seed);
+    cfg.progress = job.progress;
+    cfg.log_every = per_epoch.max(1);
+    cfg.throughput = Some(("images".into(), b));
+    let mut trainer = Trainer::new(cfg);
+    let net = trainer.add(
+        "classifier",
+        job.config.init(&device)?,
+        ModuleSpec {
+            adamw: AdamWConfig {
+                weight_decay: job.weight_decay,
+                ..AdamWConfig::default()
+            },
+            lr: LrSchedule::WarmupCosine {
+                peak: job.lr,
+                warmup: job.warmup_steps,
+                total,
+            },
+            grad_clip: Some(1.0),
+            ema_decay: None,
+        },
+    )?;
     let start = Instant::now();
     let (mut epoch_loss, mut epoch_steps) = (0.0, 0u64);
     let mut final_loss = f64::NAN;
-    for step in 0..total {
-        let mut rng = step_rng(job.seed, step, 1);
+    trainer.run(&mut |s: &mut Step<'_>| -> Result<Metrics> {
+        let step = s.index();
+        let mut rng = s.rng(1);
         let indices = train.indices_at(job.seed, step * b as u64, b);
         let batch = train.try_batch(&indices, &mut rng, &device)?;
         let labels = batch.labels.expect("checked labelled");
-        let loss = cross_entropy(model.logits(batch.images), labels);
+        let loss = cross_entropy(s.module(&net).logits(batch.images), labels);
         let grads = loss.backward();
-        let value = scalar(loss);
-        if !value.is_finite() {
-            return Err(Error::invalid(format!(
-                "the classifier loss became {value} at step {}; lower --lr",
-                step + 1
-            )));
-        }
-        model = opt
-            .update(model, &grads, lr_at(job, step, total), Some(1.0))
-            .0;
+        let value = s.finite("the classifier loss", scalar(loss), "lower --lr")?;
+        s.update(&net, &grads);
         epoch_loss += value;
         epoch_steps += 1;
-        if (step + 1) % per_epoch == 0 {
+        if (step + 1).is_multiple_of(per_epoch) {
             final_loss = epoch_loss / epoch_steps as f64;
             (epoch_loss, epoch_steps) = (0.0, 0);
         }
-        bar.inc(1);
-        bar.set_message(format!(
-            "loss {:.4}",
-            epoch_loss / epoch_steps.max(1) as f64
-        ));
-    }
-    bar.finish_and_clear();
-    let model = model.valid();
+        Ok(Metrics::from([("loss".to_string(), value)]))
+    })?;
+    let model = trainer.modules().get(&net).valid();
     let acc = accuracy(&model, &test, 256)?;
     let report = ClassifierReport {
         test_accuracy: acc,

@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 
-use super::params::{grads_free_flat_params, map_params};
+use crate::io::{grads_free_flat_params, map_params};
 
 /// The decay used at update number `k` (0-based).
 pub fn ema_decay(decay: f64, k: u64) -> f64 {

@@ -1,30 +1,35 @@
-//! ⑧ Training: the step, AdamW, learning-rate warm-up, EMA, checkpoints with exact resume, metrics.
+//! ⑧ Training, for any set of networks: named modules each with its own AdamW (moments keyed by
+//! module and parameter path), learning-rate schedule, gradient clip and optional EMA; a step
+//! function supplied by the method ([`Method`]); free-form metrics; one checkpoint and exact-resume
+//! path ([`Trainer`]). It knows nothing of diffusion: the diffusion step is `run`'s, the
+//! classifier's is [`train_classifier`]'s.
 //!
 //! All per-step randomness (times, noise, label dropout, flips, dropout masks) is derived from
-//! `(seed, step)`, and the data order from `(seed, epoch)`, so the random state of a run is its
-//! step counter: a resumed run draws exactly what the uninterrupted run would have drawn.
+//! `(seed, step)` ([`step_rng`], [`Step::rng`]), and the data order from `(seed, epoch)`, so the
+//! random state of a run is its step counter: a resumed run draws exactly what the uninterrupted
+//! run would have drawn.
 
-mod checkpoint;
 mod classifier;
+mod context;
 mod ema;
 mod metrics;
+mod modules;
 mod optimizer;
-mod params;
-mod step;
+mod schedule;
 mod trainer;
 
-pub use checkpoint::{
-    FORMAT_KEY, Loaded, check_matches, load as load_checkpoint, save as save_checkpoint,
-};
 pub use classifier::{
     ClassifierReport, ClassifierTraining, accuracy, cross_entropy, train_classifier,
 };
+pub use context::Step;
 pub use ema::{ema_decay, ema_update};
 pub use metrics::{MetricsLine, read_metrics};
+pub use modules::{Handle, ModuleSpec, Modules};
 pub use optimizer::{AdamW, AdamWConfig};
-pub use params::{HostTensor, grads_by_name, host_params, host_to_flat, map_params};
-pub use step::batch_loss;
-pub use trainer::{TrainOptions, TrainOutcome, load_into, load_model, train};
+pub use schedule::LrSchedule;
+pub use trainer::{
+    METRICS_FILE, Method, Metrics, Outcome, STATE_FILE, STATE_FORMAT, Trainer, TrainerConfig,
+};
 
 /// The generator for step `step` of a run seeded with `seed` (SplitMix-style mixing).
 pub fn step_rng(seed: u64, step: u64, stream: u64) -> rand_chacha::ChaCha8Rng {

@@ -1,5 +1,6 @@
 //! AdamW (Loshchilov & Hutter 2019) with global gradient-norm clipping, its moments keyed by
-//! parameter path so the state saves and restores exactly.
+//! parameter path so the state saves and restores exactly (in a training-state file, under the
+//! module's name too: `adam_m.<module>.<path>`, `adam_v.<module>.<path>`).
 //!
 //! `g ← g · min(1, c/‖g‖)` over all parameters, then
 //! `m ← β₁ m + (1−β₁) g`, `v ← β₂ v + (1−β₂) g²`, `m̂ = m/(1−β₁ᵏ)`, `v̂ = v/(1−β₂ᵏ)`,
@@ -11,7 +12,7 @@ use burn::module::Module;
 use burn::tensor::{Gradients, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::params::{HostTensor, grads_by_name, map_params};
+use crate::io::{HostTensor, grads_by_name, map_params};
 use crate::tensor::{scalar, to_vec};
 
 /// Optimiser hyper-parameters.
@@ -127,13 +128,14 @@ impl AdamW {
         (model, norm)
     }
 
-    /// The state as host tensors: `adam_m.<name>`, `adam_v.<name>`.
-    pub fn state(&self) -> (u64, BTreeMap<String, HostTensor>) {
+    /// The state as host tensors keyed by module and parameter path:
+    /// `adam_m.<module>.<path>`, `adam_v.<module>.<path>`; and the number of updates.
+    pub fn state(&self, module: &str) -> (u64, BTreeMap<String, HostTensor>) {
         let mut out = BTreeMap::new();
         for (name, (m, v)) in &self.moments {
             for (prefix, t) in [("adam_m", m), ("adam_v", v)] {
                 out.insert(
-                    format!("{prefix}.{name}"),
+                    format!("{prefix}.{module}.{name}"),
                     HostTensor {
                         shape: t.dims().to_vec(),
                         data: to_vec(t.clone()),
@@ -144,20 +146,24 @@ impl AdamW {
         (self.step, out)
     }
 
-    /// Restores the state written by [`AdamW::state`].
+    /// Restores the state written by [`AdamW::state`] for `module` (other tensors in `tensors`
+    /// are ignored): `step` updates, and every `adam_m.<module>.<path>` with its
+    /// `adam_v.<module>.<path>`.
     pub fn restore(
         &mut self,
+        module: &str,
         step: u64,
         tensors: &BTreeMap<String, HostTensor>,
         device: &burn::tensor::Device,
     ) {
         self.step = step;
         self.moments.clear();
+        let prefix = format!("adam_m.{module}.");
         for (key, m) in tensors {
-            let Some(name) = key.strip_prefix("adam_m.") else {
+            let Some(name) = key.strip_prefix(&prefix) else {
                 continue;
             };
-            if let Some(v) = tensors.get(&format!("adam_v.{name}")) {
+            if let Some(v) = tensors.get(&format!("adam_v.{module}.{name}")) {
                 let t = |h: &HostTensor| {
                     Tensor::<1>::from_data(
                         burn::tensor::TensorData::new(h.data.clone(), [h.data.len()]),

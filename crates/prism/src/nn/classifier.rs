@@ -18,8 +18,8 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::features::FeatureNet;
-use crate::nn::layers::init_group_norm;
-use crate::train::{FORMAT_KEY, Loaded, host_params, load_into};
+use super::layers::init_group_norm;
+use crate::io::{FORMAT_KEY, Loaded, host_params, load_into};
 use crate::{Error, Result};
 
 /// The `format` metadata of a classifier file.
@@ -202,7 +202,7 @@ impl Classifier {
 
     /// Writes the weights and metadata atomically.
     pub fn save(&self, path: &Path, extra: &[(&str, String)]) -> Result<()> {
-        crate::train::save_checkpoint(path, &host_params(self), self.metadata(extra))
+        crate::io::save(path, &host_params(self), self.metadata(extra))
     }
 
     /// Rebuilds a classifier from a loaded file.
@@ -217,7 +217,7 @@ impl Classifier {
 
     /// Loads a classifier file.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let ck = crate::train::load_checkpoint(path)?;
+        let ck = crate::io::load(path)?;
         if ck.metadata.get(FORMAT_KEY).map(String::as_str) != Some(CLASSIFIER_FORMAT) {
             return Err(Error::Checkpoint {
                 path: path.into(),

@@ -1,10 +1,7 @@
-//! Self-describing checkpoints in safetensors, written atomically.
-//!
-//! - `model.safetensors` — the inference file: EMA weights under their parameter paths; metadata
-//!   `format = prism-model`, `prism_version`, `config` (the full experiment config as JSON), `step`,
-//!   `seed`. Enough for `prism sample`.
-//! - `train_state.safetensors` — everything for an exact resume: `model.*` (online weights),
-//!   `ema.*`, `adam_m.*`, `adam_v.*`; metadata adds `optimizer_step` and `data_position`.
+//! Self-describing checkpoints in safetensors, written atomically: f32 tensors by name and a
+//! string metadata map whose [`FORMAT_KEY`] names the file kind. The files prism writes are
+//! described where they are written (`run` for `model.safetensors`, `train` for
+//! `train_state.safetensors`, `nn::classifier` for classifier files).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

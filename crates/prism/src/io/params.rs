@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Gradients, Tensor, TensorData};
 
+use super::checkpoint::check_matches;
+use crate::Result;
 use crate::tensor::to_vec;
 
 /// A tensor on the host.
@@ -168,40 +170,74 @@ pub fn host_to_flat(t: &HostTensor, like: &Tensor<1>) -> Tensor<1> {
     )
 }
 
+/// Replaces the weights of `module` by `tensors` (by parameter path), after checking that the
+/// names and shapes match exactly; errors name `path` (the file they came from) and the tensor.
+pub fn load_into<M: Module>(
+    module: M,
+    tensors: &BTreeMap<String, HostTensor>,
+    path: &std::path::Path,
+) -> Result<M> {
+    check_matches(path, tensors, &host_params(&module))?;
+    Ok(map_params(module, |name, like| {
+        host_to_flat(&tensors[name], &like)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::UNetConfig;
+    use burn::nn::{Linear, LinearConfig};
     use burn::tensor::Device;
+
+    #[derive(Module, Debug)]
+    struct Block {
+        inner: Linear,
+    }
+
+    #[derive(Module, Debug)]
+    struct Net {
+        blocks: Vec<Block>,
+        head: Linear,
+    }
+
+    fn net(device: &Device) -> Net {
+        Net {
+            blocks: (0..2)
+                .map(|_| Block {
+                    inner: LinearConfig::new(3, 3).init(device),
+                })
+                .collect(),
+            head: LinearConfig::new(3, 2).init(device),
+        }
+    }
 
     #[test]
     fn names_are_unique_paths_and_round_trip() {
         let device = Device::flex();
-        let cfg = UNetConfig {
-            channels: 1,
-            cond_channels: 0,
-            base_channels: 16,
-            channel_mults: vec![1, 2],
-            res_blocks: 1,
-            attention_levels: vec![1],
-            head_channels: 16,
-            norm_groups: 4,
-            dropout: vec![],
-            dropout_max_resolution: None,
-            num_classes: 3,
-        };
-        let a = cfg.init(&device).unwrap();
+        let a = net(&device);
         let p = host_params(&a);
         let total: usize = p.values().map(|t| t.data.len()).sum();
         assert_eq!(total, a.num_params(), "every parameter has its own name");
         assert!(
-            p.contains_key("down.0.blocks.0.res.conv1.weight"),
+            p.contains_key("blocks.1.inner.weight") && p.contains_key("head.bias"),
             "{:?}",
-            p.keys().take(5).collect::<Vec<_>>()
+            p.keys().collect::<Vec<_>>()
         );
         // Load a's weights into a freshly initialised b.
-        let b = cfg.init(&device).unwrap();
+        let b = net(&device);
         let b = map_params(b, |name, like| host_to_flat(&p[name], &like));
         assert_eq!(host_params(&b), p);
+        // load_into checks names and shapes, naming the file.
+        let path = std::path::Path::new("w.safetensors");
+        assert_eq!(host_params(&load_into(net(&device), &p, path).unwrap()), p);
+        let mut missing = p.clone();
+        missing.remove("head.bias");
+        let e = load_into(net(&device), &missing, path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("head.bias") && e.contains("w.safetensors"),
+            "{e}"
+        );
     }
 }

@@ -1,0 +1,112 @@
+//! What the trainer's loop hands the method's step function ([`Step`]), and the sums of metrics
+//! between two log lines.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Gradients;
+
+use super::modules::{Handle, Modules};
+use super::step_rng;
+use super::trainer::Metrics;
+use crate::{Error, Result};
+
+/// The step function's view of the trainer during one step.
+pub struct Step<'a> {
+    pub(super) modules: &'a mut Modules,
+    pub(super) index: u64,
+    pub(super) seed: u64,
+    /// Whether a module was updated in this step.
+    pub(super) updated: bool,
+    /// Whether [`Step::finite`] failed in this step.
+    pub(super) diverged: bool,
+}
+
+impl Step<'_> {
+    /// The step number (0-based: the number of steps done before this one).
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The generator of stream `stream` of this step: `step_rng(seed, step, stream)`, so a
+    /// resumed run draws what the uninterrupted run would have drawn.
+    pub fn rng(&self, stream: u64) -> rand_chacha::ChaCha8Rng {
+        step_rng(self.seed, self.index, stream)
+    }
+
+    /// The online weights of a module.
+    pub fn module<M: Module + 'static>(&self, h: &Handle<M>) -> &M {
+        self.modules.get(h)
+    }
+
+    /// The EMA weights of a module, if it has them.
+    pub fn ema<M: Module + 'static>(&self, h: &Handle<M>) -> Option<&M> {
+        self.modules.ema(h)
+    }
+
+    /// The trainer's modules.
+    pub fn modules(&self) -> &Modules {
+        self.modules
+    }
+
+    /// Applies one AdamW update of the module from `grads` (the gradients of its parameters;
+    /// others are ignored) with its learning rate at this step, then its EMA update. Returns
+    /// the module's gradient norm before clipping.
+    pub fn update<M: Module + 'static>(&mut self, h: &Handle<M>, grads: &Gradients) -> f64 {
+        self.updated = true;
+        self.modules.update(h, grads, self.index)
+    }
+
+    /// `value` if it is finite; otherwise an error saying `what` became `value` at this step,
+    /// with `hint`. If no module was updated yet in this step, the trainer then saves the state
+    /// of the end of the previous step and says so.
+    pub fn finite(&mut self, what: &str, value: f64, hint: &str) -> Result<f64> {
+        if value.is_finite() {
+            return Ok(value);
+        }
+        self.diverged = true;
+        Err(Error::invalid(format!(
+            "{what} became {value} at step {} ({hint})",
+            self.index + 1
+        )))
+    }
+}
+
+/// Sums of metrics between two log lines.
+pub(super) struct Window {
+    sums: Metrics,
+    counts: BTreeMap<String, u64>,
+    steps: u64,
+    since: Instant,
+}
+
+impl Window {
+    pub(super) fn new() -> Self {
+        Self {
+            sums: Metrics::new(),
+            counts: BTreeMap::new(),
+            steps: 0,
+            since: Instant::now(),
+        }
+    }
+
+    pub(super) fn add(&mut self, m: Metrics) {
+        for (k, v) in m {
+            *self.sums.entry(k.clone()).or_insert(0.0) += v;
+            *self.counts.entry(k).or_insert(0) += 1;
+        }
+        self.steps += 1;
+    }
+
+    pub(super) fn means(&self) -> Metrics {
+        self.sums
+            .iter()
+            .map(|(k, s)| (k.clone(), s / self.counts[k] as f64))
+            .collect()
+    }
+
+    pub(super) fn per_s(&self, items: usize) -> f64 {
+        self.steps as f64 * items as f64 / self.since.elapsed().as_secs_f64().max(1e-9)
+    }
+}
