@@ -1,5 +1,5 @@
-//! Test-only access to the committed golden values in `tests/data/*.json` (written by the scripts
-//! in `tools/`; see tools/README.md).
+//! Test-only: access to the committed golden values in `tests/data/*.json` (written by the
+//! scripts in `tools/`; see tools/README.md) and the comparisons the unit tests share.
 
 use serde_json::Value;
 
@@ -22,4 +22,47 @@ pub(crate) fn f64s(v: &Value) -> Vec<f64> {
         .iter()
         .map(|x| x.as_f64().expect("a number"))
         .collect()
+}
+
+/// A JSON array of four sizes as a 4-D shape.
+pub(crate) fn shape4(v: &Value) -> [usize; 4] {
+    let s: Vec<usize> = f64s(v).into_iter().map(|x| x as usize).collect();
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// A 4-D tensor from row-major values.
+pub(crate) fn tensor4(
+    values: &[f32],
+    shape: [usize; 4],
+    device: &burn::tensor::Device,
+) -> burn::tensor::Tensor<4> {
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values.to_vec(), shape),
+        device,
+    )
+}
+
+/// Asserts `|a_i − b_i| ≤ tol · max(|b_i|, 1)` for every element, naming `what` and the index.
+pub(crate) fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * y.abs().max(1.0),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+/// The cosine schedule clipped to `[lo, hi]`.
+pub(crate) fn cosine(lo: f64, hi: f64) -> crate::schedule::Schedule {
+    crate::schedule::Schedule::Cosine(crate::schedule::CosineSchedule::new(lo, hi).unwrap())
+}
+
+/// The CPU device and a generator seeded with `seed`, for a test's random tensors.
+pub(crate) fn seeded(seed: u64) -> (burn::tensor::Device, rand_chacha::ChaCha8Rng) {
+    use rand::SeedableRng;
+    (
+        burn::tensor::Device::flex(),
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+    )
 }

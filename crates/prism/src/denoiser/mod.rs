@@ -92,7 +92,6 @@ mod tests {
     use crate::schedule::{CosineSchedule, Schedule};
     use crate::tensor::to_vec;
     use burn::tensor::{Device, Int};
-    use rand::SeedableRng;
 
     fn small_unet(num_classes: usize, cond_channels: usize) -> UNetConfig {
         UNetConfig {
@@ -110,6 +109,12 @@ mod tests {
         }
     }
 
+    fn small_model(num_classes: usize, cond_channels: usize, device: &Device) -> DiffusionModel {
+        ModelConfig::with_unet(Parameterization::V, small_unet(num_classes, cond_channels))
+            .init(device)
+            .unwrap()
+    }
+
     fn process() -> GaussianProcess {
         GaussianProcess::new(Schedule::Cosine(CosineSchedule::new(-15.0, 15.0).unwrap()))
     }
@@ -117,12 +122,9 @@ mod tests {
     /// Guidance weight 1 is the conditional model; weight 0 the unconditional (null label) one.
     #[test]
     fn guidance_interpolates_conditional_and_unconditional() {
-        let device = Device::flex();
-        let model = ModelConfig::with_unet(Parameterization::V, small_unet(3, 0))
-            .init(&device)
-            .unwrap();
+        let (device, mut rng) = crate::golden_data::seeded(0);
+        let model = small_model(3, 0, &device);
         let process = process();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let z = crate::tensor::normal([2, 1, 8, 8], &mut rng, &device);
         let labels = Condition::labels(Some(Tensor::<1, Int>::from_ints([0, 2], &device)));
         let null = Condition::labels(Some(Tensor::<1, Int>::from_ints([3, 3], &device)));
@@ -166,11 +168,8 @@ mod tests {
     /// condition and a context without cross-attention are errors.
     #[test]
     fn spatial_condition_is_concatenated_to_the_input() {
-        let device = Device::flex();
-        let model = ModelConfig::with_unet(Parameterization::V, small_unet(0, 2))
-            .init(&device)
-            .unwrap();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let (device, mut rng) = crate::golden_data::seeded(1);
+        let model = small_model(0, 2, &device);
         let z = crate::tensor::normal([2, 1, 8, 8], &mut rng, &device);
         let img = crate::tensor::normal([2, 2, 8, 8], &mut rng, &device);
         let with = |image: Tensor<4>| Condition {

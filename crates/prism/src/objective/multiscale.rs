@@ -63,7 +63,6 @@ mod tests {
     use crate::process::NoiseLevels;
     use crate::tensor::{normal, scalar, to_vec};
     use burn::tensor::{Device, TensorData};
-    use rand::SeedableRng;
 
     #[test]
     fn scales_halve_down_to_the_minimum() {
@@ -119,8 +118,7 @@ mod tests {
     /// under `mse` and `elbo` weightings.
     #[test]
     fn single_scale_equals_the_plain_loss() {
-        let device = Device::flex();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let (device, mut rng) = crate::golden_data::seeded(8);
         let x0 = normal([2, 3, 8, 8], &mut rng, &device);
         let eps = normal([2, 3, 8, 8], &mut rng, &device);
         let raw = normal([2, 3, 8, 8], &mut rng, &device);

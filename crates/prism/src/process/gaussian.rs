@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 
-use super::{Diagonal, DiffusionProcess, Level, Prediction};
+use super::{AncestralStep, Diagonal, DiffusionProcess, Level};
 use crate::Result;
 use crate::schedule::{LogSnrSchedule, Schedule, alpha_from_log_snr, sigma_from_log_snr};
 use crate::tensor::per_sample;
@@ -71,21 +71,13 @@ impl DiffusionProcess for GaussianProcess {
     }
 
     /// [`ddpm_step`] on `x̂` (clipped to `[-1, 1]` when asked).
-    fn ancestral_step(
-        &self,
-        z_t: Tensor<4>,
-        pred: Prediction,
-        t: Level,
-        s: Level,
-        noise: Option<Tensor<4>>,
-        clip_x0: bool,
-    ) -> Result<Tensor<4>> {
-        let x0_hat = if clip_x0 {
-            pred.x0_hat.clamp(-1.0, 1.0)
+    fn ancestral_step(&self, a: AncestralStep) -> Result<Tensor<4>> {
+        let x0_hat = if a.clip_x0 {
+            a.pred.x0_hat.clamp(-1.0, 1.0)
         } else {
-            pred.x0_hat
+            a.pred.x0_hat
         };
-        Ok(ddpm_step(z_t, x0_hat, noise, t.log_snr, s.log_snr))
+        Ok(ddpm_step(a.z_t, x0_hat, a.noise, a.t.log_snr, a.s.log_snr))
     }
 
     /// `z_0 / α_0`.

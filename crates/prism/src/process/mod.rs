@@ -39,6 +39,24 @@ pub struct Level {
     pub log_snr: f64,
 }
 
+/// The inputs of one ancestral (posterior) step `t → s`, `s < t`.
+#[derive(Debug, Clone)]
+pub struct AncestralStep {
+    /// The state at `t`.
+    pub z_t: Tensor<4>,
+    /// The denoiser's prediction at `z_t`.
+    pub pred: Prediction,
+    /// The noisier end.
+    pub t: Level,
+    /// The end the step lands on.
+    pub s: Level,
+    /// A standard normal draw of the state's shape (`None`: the posterior mean, for the last
+    /// step).
+    pub noise: Option<Tensor<4>>,
+    /// Clip `x̂` to the data range `[-1, 1]` where the process defines it.
+    pub clip_x0: bool,
+}
+
 /// A forward process `q(z_t | x)` and everything samplers, objectives and evaluation need to know
 /// about it. Times run from `t = 0` (data) to `t = 1` (noise); states are `[B, C, H, W]`.
 pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
@@ -155,18 +173,8 @@ pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
         NoiseLevels::new(t.iter().map(|&t| self.log_snr(t)).collect(), device)
     }
 
-    /// One ancestral (posterior) step `t → s`, `s < t`, from the prediction at `z_t`; `noise` is
-    /// a standard normal draw of the state's shape (`None`: the posterior mean, for the last
-    /// step). `clip_x0` clips `x̂` to the data range `[-1, 1]` where the process defines it.
-    fn ancestral_step(
-        &self,
-        z_t: Tensor<4>,
-        pred: Prediction,
-        t: Level,
-        s: Level,
-        noise: Option<Tensor<4>>,
-        clip_x0: bool,
-    ) -> Result<Tensor<4>>;
+    /// One ancestral (posterior) step, see [`AncestralStep`].
+    fn ancestral_step(&self, step: AncestralStep) -> Result<Tensor<4>>;
 
     /// The image estimate from a final state at `t = 0`: `z_0 / α_0` in the process's terms.
     fn finish(&self, z0: Tensor<4>) -> Result<Tensor<4>>;

@@ -14,7 +14,7 @@ use rand::RngCore;
 use super::segments::Segment;
 use super::{SamplerKind, Sampling};
 use crate::Result;
-use crate::process::{Diagonal, Level, coef};
+use crate::process::{AncestralStep, Diagonal, Level, coef};
 use crate::tensor::normal;
 
 /// The DDIM(η) update of a state `u_t` towards `u_x` (the prediction `x̂`), both in the basis
@@ -94,7 +94,14 @@ pub(super) fn run_segment(
         let shape = z.dims();
         let xi = (!last && eta > 0.0).then(|| normal(shape, rng, &z.device()));
         z = if s.kind == SamplerKind::Ddpm {
-            p.ancestral_step(z, pred, t, s_level, xi, s.clip_x0)?
+            p.ancestral_step(AncestralStep {
+                z_t: z,
+                pred,
+                t,
+                s: s_level,
+                noise: xi,
+                clip_x0: s.clip_x0,
+            })?
         } else {
             ddim(s, z, pred.x0_hat, xi, t, s_level, eta)?
         };

@@ -2,46 +2,24 @@
 //! → `tests/data/blurring.json`), the reduction to DDPM at `σ_B,max = 0`, and sample moments with
 //! the analytic optimal denoiser for Gaussian data in DCT space, where the answer is known.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use serde_json::Value;
 
-use super::tests::run;
+use super::tests::{analytic, run, trajectory};
 use crate::denoiser::FnDenoiser;
+use crate::golden_data::f32s as floats;
+use crate::golden_data::{assert_close, cosine, tensor4};
 use crate::process::{
     BlurringProcess, DiffusionProcess, GaussianProcess, Level, Prediction, blurring_step, ddpm_step,
 };
 use crate::sample::SamplerKind;
-use crate::schedule::{
-    CosineSchedule, LogSnrSchedule, Schedule, alpha_from_log_snr, sigma_from_log_snr,
-};
+use crate::schedule::{LogSnrSchedule, alpha_from_log_snr, sigma_from_log_snr};
 use crate::tensor::{normal, to_vec};
 use crate::transform::Dct2d;
 
 fn golden() -> Value {
     crate::golden_data::load("blurring.json")
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    crate::golden_data::f32s(v)
-}
-
-fn tensor(v: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
-}
-
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * y.abs().max(1.0),
-            "{what}[{i}]: {x} vs {y}"
-        );
-    }
-}
-
-fn cosine(lo: f64, hi: f64) -> Schedule {
-    Schedule::Cosine(CosineSchedule::new(lo, hi).unwrap())
 }
 
 /// One denoising step (fixed `z_t`, `ε̂`, frequency-space `ξ`) against the pseudo-code's `denoise`,
@@ -57,30 +35,24 @@ fn step_matches_pseudo_code() {
             f("min_scale"),
         )
         .unwrap();
-        let s: Vec<usize> = case["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as usize)
-            .collect();
-        let shape = [s[0], s[1], s[2], s[3]];
+        let shape = crate::golden_data::shape4(&case["shape"]);
         let dct = Dct2d::new(shape[2], shape[3], &device).unwrap();
         for step in case["steps"].as_array().unwrap() {
             let (t, s) = (step["t"].as_f64().unwrap(), step["s"].as_f64().unwrap());
             let c = p.step_coefficients(t, s, shape[2], shape[3]);
-            let z_t = tensor(&floats(&step["z_t"]), shape, &device);
-            let eps_hat = tensor(&floats(&step["eps_hat"]), shape, &device);
-            let xi = tensor(&floats(&step["xi"]), shape, &device);
+            let z_t = tensor4(&floats(&step["z_t"]), shape, &device);
+            let eps_hat = tensor4(&floats(&step["eps_hat"]), shape, &device);
+            let xi = tensor4(&floats(&step["xi"]), shape, &device);
             let what = format!("σ_B,max = {} t = {t} → s = {s}", f("blur_sigma_max"));
             let mean = blurring_step(&dct, &c, z_t.clone(), eps_hat.clone(), None, false).unwrap();
-            close(
+            assert_close(
                 &to_vec(mean),
                 &floats(&step["mean"]),
                 1e-4,
                 &format!("mean, {what}"),
             );
             let z_s = blurring_step(&dct, &c, z_t, eps_hat, Some(xi), false).unwrap();
-            close(
+            assert_close(
                 &to_vec(z_s),
                 &floats(&step["z_s"]),
                 1e-4,
@@ -94,10 +66,9 @@ fn step_matches_pseudo_code() {
 /// `IDCT(ξ_u)`, for several pairs of times.
 #[test]
 fn no_blur_step_is_ddpm_step() {
-    let device = Device::flex();
+    let (device, mut rng) = crate::golden_data::seeded(5);
     let schedule = cosine(-10.0, 10.0);
     let p = BlurringProcess::new(schedule.clone(), 0.0, 0.001).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let shape = [2, 3, 8, 4];
     let dct = Dct2d::new(8, 4, &device).unwrap();
     for (t, s) in [(1.0, 0.95), (0.7, 0.6), (0.3, 0.29), (0.02, 0.0)] {
@@ -116,7 +87,7 @@ fn no_blur_step_is_ddpm_step() {
         );
         let c = p.step_coefficients(t, s, 8, 4);
         let got = blurring_step(&dct, &c, z_t, eps_hat, Some(xi_u), false).unwrap();
-        close(
+        assert_close(
             &to_vec(got),
             &to_vec(want),
             1e-4,
@@ -125,31 +96,15 @@ fn no_blur_step_is_ddpm_step() {
     }
 }
 
-const M: f64 = 0.3;
-const S: f64 = 0.5;
-
-/// The optimal denoiser for pixels i.i.d. N(M, S²) under an isotropic process.
-fn analytic_pixels() -> FnDenoiser<impl Fn(Tensor<4>, Level) -> Prediction> {
-    FnDenoiser(|z: Tensor<4>, l: Level| {
-        let l = l.log_snr;
-        let (a, s) = (alpha_from_log_snr(l), sigma_from_log_snr(l));
-        let k = a * S * S / (a * a * S * S + s * s);
-        let x0_hat = (z.clone() - a * M) * k + M;
-        let eps_hat = (z - x0_hat.clone() * a) / s;
-        Prediction { x0_hat, eps_hat }
-    })
-}
-
 /// `σ_B,max = 0`: whole runs of every sampler equal the Gaussian process's runs for the same seed
 /// (ancestral: the blurring step; DDIM and DPM-Solver++: per-frequency coefficients in the DCT
 /// basis against the scalar ones in pixels).
 #[test]
 fn no_blur_trajectories_are_gaussian() {
-    let device = Device::flex();
+    let (device, mut rng) = crate::golden_data::seeded(9);
     let schedule = cosine(-10.0, 10.0);
     let blur = BlurringProcess::new(schedule.clone(), 0.0, 0.001).unwrap();
     let gauss = GaussianProcess::new(schedule);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
     let z1 = normal([4, 1, 6, 6], &mut rng, &device);
     for kind in [
         SamplerKind::Ddpm,
@@ -157,11 +112,8 @@ fn no_blur_trajectories_are_gaussian() {
         SamplerKind::Ddim { eta: 0.5 },
         SamplerKind::DpmPp2m,
     ] {
-        let go = |p: &dyn DiffusionProcess| {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(10);
-            to_vec(run(p, &analytic_pixels(), kind, 25, z1.clone(), &mut rng).unwrap())
-        };
-        close(
+        let go = |p: &dyn DiffusionProcess| trajectory(p, &analytic(), kind, 25, &z1, 10);
+        assert_close(
             &go(&blur),
             &go(&gauss),
             2e-4,
@@ -174,26 +126,12 @@ fn no_blur_trajectories_are_gaussian() {
 /// ancestral step (up to the pseudo-code's δ = 1e−8 regularisers) for the same noise.
 #[test]
 fn ddim_eta_one_is_the_blurring_step() {
-    let device = Device::flex();
+    let (device, mut rng) = crate::golden_data::seeded(21);
     let (h, w) = (8, 8);
     let p = BlurringProcess::new(cosine(-10.0, 10.0), 3.0, 0.01).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
     let z1 = normal([3, 1, h, w], &mut rng, &device);
-    let go = |kind| {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(22);
-        to_vec(
-            run(
-                &p,
-                &analytic_frequencies(&p, h, w),
-                kind,
-                20,
-                z1.clone(),
-                &mut rng,
-            )
-            .unwrap(),
-        )
-    };
-    close(
+    let go = |kind| trajectory(&p, &analytic_frequencies(&p, h, w), kind, 20, &z1, 22);
+    assert_close(
         &go(SamplerKind::Ddim { eta: 1.0 }),
         &go(SamplerKind::Ddpm),
         2e-3,
@@ -233,7 +171,7 @@ fn analytic_frequencies(
             .map(|((a, m), v)| (sigma * a * m / (a * a * v + sigma * sigma)) as f32)
             .collect();
         let u = dct.forward(z.clone()).unwrap();
-        let eps_u = u * tensor(&k, [1, 1, h, w], &device) - tensor(&off, [1, 1, h, w], &device);
+        let eps_u = u * tensor4(&k, [1, 1, h, w], &device) - tensor4(&off, [1, 1, h, w], &device);
         let eps_hat = dct.inverse(eps_u).unwrap();
         let x0_hat = p.x0_from_eps(&dct, z, eps_hat.clone(), t).unwrap();
         Prediction { x0_hat, eps_hat }
@@ -339,10 +277,9 @@ fn sample_moments_match_gaussian_data() {
 /// the clipped step equals the unclipped step given the `ε̂` that the clipped `x̂` implies.
 #[test]
 fn clipping_acts_only_outside_the_data_range() {
-    let device = Device::flex();
+    let (device, mut rng) = crate::golden_data::seeded(4);
     let p = BlurringProcess::new(cosine(-10.0, 10.0), 1.0, 0.01).unwrap();
     let dct = Dct2d::new(8, 8, &device).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
     let x = normal([2, 1, 8, 8], &mut rng, &device).clamp(-2.0, 2.0) * 0.25;
     let eps = normal([2, 1, 8, 8], &mut rng, &device);
     let (t, s) = (0.3, 0.28);
@@ -351,7 +288,7 @@ fn clipping_acts_only_outside_the_data_range() {
     let step = |eps_hat: Tensor<4>, clip| {
         to_vec(blurring_step(&dct, &c, z_t.clone(), eps_hat, None, clip).unwrap())
     };
-    close(
+    assert_close(
         &step(eps.clone(), true),
         &step(eps.clone(), false),
         1e-4,
@@ -367,7 +304,7 @@ fn clipping_acts_only_outside_the_data_range() {
     let u = dct.forward(z_t.clone()).unwrap() - dct.forward(x0_clipped).unwrap() * alpha;
     let eps_implied = dct.inverse(u / c.sigma_t).unwrap();
     let clipped = step(wrong.clone(), true);
-    close(&clipped, &step(eps_implied, false), 1e-3, "clipped step");
+    assert_close(&clipped, &step(eps_implied, false), 1e-3, "clipped step");
     let unclipped = step(wrong, false);
     assert!(
         clipped

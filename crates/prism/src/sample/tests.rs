@@ -8,6 +8,8 @@ use serde_json::Value;
 
 use super::*;
 use crate::denoiser::FnDenoiser;
+use crate::golden_data::assert_close;
+use crate::golden_data::f32s as floats;
 use crate::process::{Level, Prediction, Process, ProcessConfig, ddpm_step};
 use crate::schedule::{LogSnrSchedule, ScheduleConfig, alpha_from_log_snr, sigma_from_log_snr};
 use crate::tensor::{normal, to_vec};
@@ -32,6 +34,19 @@ pub(super) fn run(
     sample(&s, z1, out, rng, &mut |_, _| {})
 }
 
+/// [`run`] with its own generator seeded with `seed`, as host values.
+pub(super) fn trajectory(
+    process: &dyn DiffusionProcess,
+    denoiser: &dyn Denoise,
+    kind: SamplerKind,
+    steps: usize,
+    z1: &Tensor<4>,
+    seed: u64,
+) -> Vec<f32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    to_vec(run(process, denoiser, kind, steps, z1.clone(), &mut rng).unwrap())
+}
+
 const M: f64 = 0.3;
 const S: f64 = 0.5;
 
@@ -39,25 +54,12 @@ fn golden() -> Value {
     crate::golden_data::load("samplers.json")
 }
 
-fn floats(v: &Value) -> Vec<f32> {
-    crate::golden_data::f32s(v)
-}
-
 fn t1(v: &[f32], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(v.to_vec(), [v.len(), 1, 1, 1]), device)
 }
 
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * y.abs().max(1.0),
-            "{what}[{i}]: {x} vs {y}"
-        );
-    }
-}
-
 /// The optimal denoiser for x ~ N(M, S²): `x̂ = M + α S²/(α² S² + σ²) (z − α M)`.
-fn analytic() -> FnDenoiser<impl Fn(Tensor<4>, Level) -> Prediction> {
+pub(super) fn analytic() -> FnDenoiser<impl Fn(Tensor<4>, Level) -> Prediction> {
     FnDenoiser(|z: Tensor<4>, l: Level| {
         let l = l.log_snr;
         let (a, s) = (alpha_from_log_snr(l), sigma_from_log_snr(l));
@@ -89,29 +91,23 @@ fn single_steps_match_numpy() {
         let x = t1(&floats(&case["x_hat"]), &device);
         let xi = t1(&floats(&case["xi"]), &device);
         let got = to_vec(ddpm_step(z.clone(), x.clone(), Some(xi.clone()), lt, ls));
-        close(&got, &floats(&case["ddpm"]), 1e-5, "ddpm");
-        for (key, eta) in [("ddim_eta0", 0.0), ("ddim_eta05", 0.5), ("ddim_eta1", 1.0)] {
-            let got = to_vec(ddim_step(
+        assert_close(&got, &floats(&case["ddpm"]), 1e-5, "ddpm");
+        let ddim = |eta| {
+            to_vec(ddim_step(
                 z.clone(),
                 x.clone(),
                 Some(xi.clone()),
                 lt,
                 ls,
                 eta,
-            ));
-            close(&got, &floats(&case[key]), 1e-5, key);
+            ))
+        };
+        for (key, eta) in [("ddim_eta0", 0.0), ("ddim_eta05", 0.5), ("ddim_eta1", 1.0)] {
+            assert_close(&ddim(eta), &floats(&case[key]), 1e-5, key);
         }
         // DDIM with η = 1 is the DDPM step.
-        let a = to_vec(ddim_step(
-            z.clone(),
-            x.clone(),
-            Some(xi.clone()),
-            lt,
-            ls,
-            1.0,
-        ));
-        let b = to_vec(ddpm_step(z, x, Some(xi), lt, ls));
-        close(&a, &b, 1e-6, "ddim(1) vs ddpm");
+        let (a, b) = (ddim(1.0), to_vec(ddpm_step(z, x, Some(xi), lt, ls)));
+        assert_close(&a, &b, 1e-6, "ddim(1) vs ddpm");
     }
 }
 
@@ -137,7 +133,7 @@ fn deterministic_trajectories_match_numpy() {
                 &mut rng,
             )
             .unwrap();
-            close(&to_vec(out), &want, 2e-4, &format!("{key} K={k}"));
+            assert_close(&to_vec(out), &want, 2e-4, &format!("{key} K={k}"));
         }
     }
 }
@@ -147,21 +143,8 @@ fn ddim_with_eta_one_is_ddpm() {
     let device = Device::flex();
     let process = cosine();
     let z1 = t1(&[0.4, -1.2, 2.0, 0.1], &device);
-    let go = |kind| {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        to_vec(
-            run(
-                process.as_ref(),
-                &analytic(),
-                kind,
-                20,
-                z1.clone(),
-                &mut rng,
-            )
-            .unwrap(),
-        )
-    };
-    close(
+    let go = |kind| trajectory(process.as_ref(), &analytic(), kind, 20, &z1, 7);
+    assert_close(
         &go(SamplerKind::Ddim { eta: 1.0 }),
         &go(SamplerKind::Ddpm),
         1e-6,
@@ -303,16 +286,8 @@ impl DiffusionProcess for TwoScale {
     fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Result<Tensor<4>> {
         self.0.corrupt(x0, t, eps)
     }
-    fn ancestral_step(
-        &self,
-        z_t: Tensor<4>,
-        pred: Prediction,
-        t: Level,
-        s: Level,
-        noise: Option<Tensor<4>>,
-        clip_x0: bool,
-    ) -> Result<Tensor<4>> {
-        self.0.ancestral_step(z_t, pred, t, s, noise, clip_x0)
+    fn ancestral_step(&self, step: crate::process::AncestralStep) -> Result<Tensor<4>> {
+        self.0.ancestral_step(step)
     }
     fn finish(&self, z0: Tensor<4>) -> Result<Tensor<4>> {
         self.0.finish(z0)

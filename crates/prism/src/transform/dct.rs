@@ -105,24 +105,11 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::golden_data::f32s as floats;
     use crate::tensor::{normal, to_vec};
 
     fn golden() -> Value {
         crate::golden_data::load("blurring.json")
-    }
-
-    fn floats(v: &Value) -> Vec<f32> {
-        crate::golden_data::f32s(v)
-    }
-
-    fn shape(v: &Value) -> [usize; 4] {
-        let s: Vec<usize> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as usize)
-            .collect();
-        [s[0], s[1], s[2], s[3]]
     }
 
     /// `dctn(x, norm='ortho', axes=(2, 3))` and `idctn` from `tools/golden_blurring.py`, on square
@@ -131,7 +118,7 @@ mod tests {
     fn dct_matches_scipy() {
         let device = Device::flex();
         for case in golden()["dct"].as_array().unwrap() {
-            let s = shape(&case["shape"]);
+            let s = crate::golden_data::shape4(&case["shape"]);
             let x = Tensor::<4>::from_data(TensorData::new(floats(&case["x"]), s), &device);
             let dct = Dct2d::new(s[2], s[3], &device).unwrap();
             for (got, key) in [

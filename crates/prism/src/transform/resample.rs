@@ -46,14 +46,11 @@ pub fn up_nearest(x: Tensor<4>, factor: usize) -> Tensor<4> {
 mod tests {
     use super::*;
     use crate::tensor::{normal, to_vec};
-    use burn::tensor::Device;
-    use rand::SeedableRng;
 
     /// `down(up(x)) = x`; `up(down(·))` is idempotent and self-adjoint (an orthogonal projection).
     #[test]
     fn down_inverts_up_and_up_down_is_a_projection() {
-        let device = Device::flex();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (device, mut rng) = crate::golden_data::seeded(3);
         let x = normal([2, 3, 4, 6], &mut rng, &device);
         let y = normal([2, 3, 8, 12], &mut rng, &device);
         let back = to_vec(avg_pool(up_nearest(x.clone(), 2), 2));

@@ -79,12 +79,10 @@ impl AttentionBlock {
 mod tests {
     use super::*;
     use crate::tensor::{normal, to_vec};
-    use rand::SeedableRng;
 
     #[test]
     fn chunked_attention_equals_full_attention() {
-        let device = Device::flex();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (device, mut rng) = crate::golden_data::seeded(3);
         let q = normal([2, 2, 50, 8], &mut rng, &device);
         let k = normal([2, 2, 50, 8], &mut rng, &device);
         let v = normal([2, 2, 50, 8], &mut rng, &device);

@@ -21,7 +21,9 @@ pub use step::blurring_step;
 
 use burn::tensor::{Tensor, TensorData};
 
-use super::{Coord, Diagonal, DiffusionProcess, Level, Parameterization, Prediction};
+use super::{
+    AncestralStep, Coord, Diagonal, DiffusionProcess, Level, Parameterization, Prediction,
+};
 use crate::schedule::{LogSnrSchedule, Schedule};
 use crate::transform::Dct2d;
 use crate::{Error, Result};
@@ -289,20 +291,12 @@ impl DiffusionProcess for BlurringProcess {
     /// [`blurring_step`] with [`BlurringProcess::step_coefficients`]; the noise is drawn in pixel
     /// space and transformed, `ξ_u = DCT(ξ)` (the DCT is orthonormal, so `ξ_u ~ N(0, I)` as in
     /// the pseudo-code, and with `σ_B,max = 0` the trajectory equals DDPM's for the same stream).
-    fn ancestral_step(
-        &self,
-        z_t: Tensor<4>,
-        pred: Prediction,
-        t: Level,
-        s: Level,
-        noise: Option<Tensor<4>>,
-        clip_x0: bool,
-    ) -> Result<Tensor<4>> {
-        let [_, _, h, w] = z_t.dims();
-        let dct = Dct2d::new(h, w, &z_t.device())?;
-        let xi_u = noise.map(|xi| dct.forward(xi)).transpose()?;
-        let c = self.step_coefficients(t.t, s.t, h, w);
-        blurring_step(&dct, &c, z_t, pred.eps_hat, xi_u, clip_x0)
+    fn ancestral_step(&self, a: AncestralStep) -> Result<Tensor<4>> {
+        let [_, _, h, w] = a.z_t.dims();
+        let dct = Dct2d::new(h, w, &a.z_t.device())?;
+        let xi_u = a.noise.map(|xi| dct.forward(xi)).transpose()?;
+        let c = self.step_coefficients(a.t.t, a.s.t, h, w);
+        blurring_step(&dct, &c, a.z_t, a.pred.eps_hat, xi_u, a.clip_x0)
     }
 
     /// `IDCT(DCT(z_0) / α_0)`.

@@ -4,46 +4,20 @@ use serde_json::Value;
 
 use super::*;
 use crate::process::{DiffusionProcess, GaussianProcess};
-use crate::schedule::CosineSchedule;
+
+use crate::golden_data::f32s as floats;
+use crate::golden_data::{assert_close, shape4, tensor4};
 use crate::tensor::{normal, to_vec};
 
 fn golden() -> Value {
     crate::golden_data::load("blurring.json")
 }
 
-fn floats(v: &Value) -> Vec<f32> {
-    crate::golden_data::f32s(v)
-}
-
 /// The process of one golden case.
 fn golden_process(case: &Value) -> BlurringProcess {
     let f = |k: &str| case[k].as_f64().unwrap();
-    let schedule = Schedule::Cosine(CosineSchedule::new(f("logsnr_min"), f("logsnr_max")).unwrap());
+    let schedule = crate::golden_data::cosine(f("logsnr_min"), f("logsnr_max"));
     BlurringProcess::new(schedule, f("blur_sigma_max"), f("min_scale")).unwrap()
-}
-
-fn tensor(v: &Value, shape: [usize; 4], device: &Device) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(floats(v), shape), device)
-}
-
-fn shape(case: &Value) -> [usize; 4] {
-    let s: Vec<usize> = case["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
-    [s[0], s[1], s[2], s[3]]
-}
-
-fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * y.abs().max(1.0),
-            "{what}[{i}]: {x} vs {y}"
-        );
-    }
 }
 
 /// `α_t` at t = 0.5 and forward samples `z_t` (per-sample times, fixed `x`, `ε`) against the
@@ -53,13 +27,13 @@ fn forward_matches_pseudo_code() {
     let device = Device::flex();
     for case in golden()["processes"].as_array().unwrap() {
         let p = golden_process(case);
-        let s = shape(case);
+        let s = shape4(&case["shape"]);
         let alpha: Vec<f32> = p.alpha(0.5, s[2], s[3]).iter().map(|&v| v as f32).collect();
-        close(&alpha, &floats(&case["alpha_t0.5"]), 1e-6, "alpha(0.5)");
+        assert_close(&alpha, &floats(&case["alpha_t0.5"]), 1e-6, "alpha(0.5)");
         let sigma = case["sigma_t0.5"].as_f64().unwrap();
         assert!((p.sigma(0.5) - sigma).abs() < 1e-12);
-        let x = tensor(&case["x"], s, &device);
-        let eps = tensor(&case["eps"], s, &device);
+        let x = tensor4(&floats(&case["x"]), s, &device);
+        let eps = tensor4(&floats(&case["eps"]), s, &device);
         for f in case["forward"].as_array().unwrap() {
             let t: Vec<f64> = f["t"]
                 .as_array()
@@ -68,7 +42,7 @@ fn forward_matches_pseudo_code() {
                 .map(|v| v.as_f64().unwrap())
                 .collect();
             let z = to_vec(p.corrupt(x.clone(), &t, eps.clone()).unwrap());
-            close(&z, &floats(&f["z_t"]), 2e-5, &format!("z_t at t = {t:?}"));
+            assert_close(&z, &floats(&f["z_t"]), 2e-5, &format!("z_t at t = {t:?}"));
         }
     }
 }
@@ -77,7 +51,7 @@ fn forward_matches_pseudo_code() {
 #[test]
 fn no_blur_is_gaussian_forward() {
     let device = Device::flex();
-    let schedule = Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
+    let schedule = crate::golden_data::cosine(-10.0, 10.0);
     let blur = BlurringProcess::new(schedule.clone(), 0.0, 0.001).unwrap();
     let gauss = GaussianProcess::new(schedule);
     assert!(blur.scale(0.7, 4, 6).iter().all(|&d| d == 1.0));
@@ -87,13 +61,13 @@ fn no_blur_is_gaussian_forward() {
     let t = [0.05, 0.5, 0.99];
     let a = to_vec(blur.corrupt(x.clone(), &t, eps.clone()).unwrap());
     let b = to_vec(gauss.corrupt(x, &t, eps).unwrap());
-    close(&a, &b, 1e-5, "blurring(σ_B = 0) vs gaussian");
+    assert_close(&a, &b, 1e-5, "blurring(σ_B = 0) vs gaussian");
 }
 
 /// Blurring fades high frequencies first, never below `a_t d_min`, and not at all at `t = 0`.
 #[test]
 fn scale_is_one_at_zero_and_floored() {
-    let schedule = Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
+    let schedule = crate::golden_data::cosine(-10.0, 10.0);
     let p = BlurringProcess::new(schedule, 20.0, 0.001).unwrap();
     assert!(p.scale(0.0, 8, 8).iter().all(|&d| (d - 1.0).abs() < 1e-15));
     let d = p.scale(0.1, 8, 8);
@@ -109,7 +83,7 @@ fn scale_is_one_at_zero_and_floored() {
 #[test]
 fn x0_from_true_eps_is_exact() {
     let device = Device::flex();
-    let schedule = Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
+    let schedule = crate::golden_data::cosine(-10.0, 10.0);
     let p = BlurringProcess::new(schedule, 3.0, 0.01).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
     let x = normal([2, 1, 8, 8], &mut rng, &device);
@@ -117,12 +91,12 @@ fn x0_from_true_eps_is_exact() {
     let dct = Dct2d::new(8, 8, &device).unwrap();
     let z = p.corrupt(x.clone(), &[0.4, 0.4], eps.clone()).unwrap();
     let got = to_vec(p.x0_from_eps(&dct, z, eps, 0.4).unwrap());
-    close(&got, &to_vec(x), 2e-3, "x̂");
+    assert_close(&got, &to_vec(x), 2e-3, "x̂");
 }
 
 #[test]
 fn bad_parameters_are_named() {
-    let s = || Schedule::Cosine(CosineSchedule::new(-10.0, 10.0).unwrap());
+    let s = || crate::golden_data::cosine(-10.0, 10.0);
     let e = BlurringProcess::new(s(), -1.0, 0.001)
         .unwrap_err()
         .to_string();
