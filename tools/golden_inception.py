@@ -1,5 +1,5 @@
 """Golden features of pytorch-fid's Inception-v3 (FID variant) with deterministic synthetic weights,
-for crates/prism/src/eval/inception.rs. The real FID weights cannot be installed here (every FID
+for crates/prism/src/nn/inception/. The real FID weights cannot be installed here (every FID
 package downloads them at run time), so this checks the architecture, the BN folding, the pooling
 variants and the 299×299 bilinear resize against pytorch-fid's own network definition.
 
