@@ -196,23 +196,30 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if wants_samples {
         let classes = model.net.num_classes();
         let guidance = a.guidance.unwrap_or(cfg.sample.guidance);
-        let shape = [
-            n,
-            cfg.data.channels,
-            cfg.data.image_size,
-            cfg.data.image_size,
-        ];
+        let real = first_batch(&held_out, n, &device)?;
+        // A super-resolution stage refines the held-out images pooled to its input size.
+        let image = input.prepare(real.clone(), None)?.1.image;
+        let d = &cfg.data;
         let request = Generate {
             kind,
             steps: a.steps,
-            shape,
-            cond: prism::nn::Condition::cycling_labels(n, classes, &device),
+            shape: input
+                .space()
+                .shape([n, d.channels, d.image_size, d.image_size]),
+            cond: prism::nn::Condition {
+                image,
+                ..prism::nn::Condition::cycling_labels(n, classes, &device)
+            },
             guidance,
             clip_x0: cfg.sample.clip_x0 && !a.no_clip,
             seed: a.seed,
         };
-        let samples = super::generate_with_progress(&model, process.as_ref(), &request, &device)?;
-        let real = first_batch(&held_out, n, &device)?;
+        let samples = input.space().decode(super::generate_with_progress(
+            &model,
+            process.as_ref(),
+            &request,
+            &device,
+        )?)?;
         let other = first_batch(&train_set, n, &device)?;
         report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps, "clip_x0": request.clip_x0,
             "guidance": guidance, "real_vs_real": "held-out vs the first N training images"});
