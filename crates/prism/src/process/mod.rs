@@ -185,6 +185,12 @@ pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
     /// applies.
     fn diagonal(&self, level: Level, state: [usize; 4]) -> Option<Diagonal>;
 
+    /// Whether the process has the diagonal basis of [`DiffusionProcess::diagonal`] (and so DDIM
+    /// and DPM-Solver++ apply to it).
+    fn is_diagonal(&self) -> bool {
+        true
+    }
+
     /// The orthonormal transform into the basis of [`DiffusionProcess::diagonal`] (identity for
     /// the isotropic process).
     fn to_basis(&self, z: Tensor<4>) -> Result<Tensor<4>> {
