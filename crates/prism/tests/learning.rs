@@ -32,11 +32,10 @@ fn fashion_mnist_learns() {
     unet.core.base_channels = 16;
     unet.core.norm_groups = 4;
     unet.own.head_channels = 16;
-    cfg.train.steps = 300;
+    let batch_size = cfg.train.batch_size;
+    common::short_run(&mut cfg, batch_size, 300);
     cfg.train.warmup_steps = 30;
     cfg.train.ema_decay = 0.99;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
     let dir = common::temp_dir("learning");
     let out = train(&cfg, &common::quiet(&dir)).unwrap();
     assert_eq!(out.step, 300);
