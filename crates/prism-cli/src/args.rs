@@ -78,6 +78,21 @@ pub struct TrainArgs {
     pub no_pictures: bool,
 }
 
+/// How to sample, beside the number of steps (`sample` and `eval`).
+#[derive(Debug, clap::Args)]
+pub struct SamplingArgs {
+    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m (default: the model config's sample.sampler).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Classifier-free guidance weight (1 = none; class-conditional models only; default: the
+    /// model config's sample.guidance).
+    #[arg(long)]
+    pub guidance: Option<f64>,
+    /// Do not clip x̂ to [-1, 1] while sampling.
+    #[arg(long)]
+    pub no_clip: bool,
+}
+
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("model").required(true).args(["checkpoint", "pipeline"])))]
 pub struct SampleArgs {
@@ -95,18 +110,11 @@ pub struct SampleArgs {
     /// Network evaluations.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
-    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m (default: the model config's sample.sampler).
-    #[arg(long)]
-    pub sampler: Option<String>,
-    /// Classifier-free guidance weight (1 = none; class-conditional models only).
-    #[arg(long)]
-    pub guidance: Option<f64>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Class to draw (class-conditional models; default: cycle through all classes).
     #[arg(long)]
     pub class: Option<usize>,
-    /// Do not clip x̂ to [-1, 1] while sampling.
-    #[arg(long)]
-    pub no_clip: bool,
     /// Seed of the prior noise and sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -230,15 +238,9 @@ pub struct EvalArgs {
     /// Sampling steps for generated metrics.
     #[arg(long, default_value_t = 25)]
     pub steps: usize,
-    /// Sampler for generated metrics (default: the model config's sample.sampler).
-    #[arg(long)]
-    pub sampler: Option<String>,
-    /// Classifier-free guidance weight for generated metrics (default: the model's config).
-    #[arg(long)]
-    pub guidance: Option<f64>,
-    /// Do not clip x̂ to [-1, 1] while sampling (default: the model config's sample.clip_x0).
-    #[arg(long)]
-    pub no_clip: bool,
+    /// How generated metrics sample.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Comma-separated logSNR values at which to measure the denoising error (mse) instead of
     /// the default times t = 0.1, 0.25, 0.5, 0.75, 0.9: compares models trained with different
     /// schedules at equal noise levels, e.g. --mse-logsnr=4,2,0,-2,-4

@@ -1,16 +1,55 @@
 //! The `prism` binary as a user meets it: outputs, and clear errors (non-zero exit, no panic).
+//!
+//! Over 400 lines on purpose: one file is one test binary, and every test here spawns the same
+//! `prism` build through the helpers at the top; splitting it would only add link time.
 
+use std::ffi::OsStr;
 use std::process::{Command, Output};
 
-fn prism(args: &[&str]) -> Output {
+fn prism<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_prism"))
         .args(args)
         .output()
         .expect("prism runs")
 }
 
+/// Runs `prism` with the words of `line`, each `{}` replaced by the next of `args` (paths, which
+/// may hold spaces).
+fn cli(line: &str, args: &[&dyn AsRef<OsStr>]) -> Output {
+    let mut args = args.iter();
+    let words: Vec<&OsStr> = line
+        .split_whitespace()
+        .map(|w| match w {
+            "{}" => args.next().expect("an argument per {}").as_ref(),
+            w => OsStr::new(w),
+        })
+        .collect();
+    assert!(
+        args.next().is_none(),
+        "more arguments than {{}} in {line:?}"
+    );
+    prism(&words)
+}
+
+/// Asserts that `o` failed cleanly (exit code 1, no panic) with `needle` in its message.
+fn fails_with(o: &Output, needle: &str) {
+    let e = stderr(o);
+    assert!(
+        o.status.code() == Some(1) && e.contains(needle) && !e.contains("panicked"),
+        "{e}"
+    );
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh temporary directory for one test.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("prism-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn root() -> std::path::PathBuf {
@@ -19,17 +58,10 @@ fn root() -> std::path::PathBuf {
 
 #[test]
 fn schedule_csv_has_header_and_inclusive_range() {
-    let o = prism(&[
-        "schedule",
-        "--kind",
-        "shifted",
-        "--image-size",
-        "256",
-        "--points",
-        "5",
-        "--format",
-        "csv",
-    ]);
+    let o = cli(
+        "schedule --kind shifted --image-size 256 --points 5 --format csv",
+        &[],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -49,15 +81,10 @@ fn schedule_csv_has_header_and_inclusive_range() {
 #[test]
 fn schedule_plot_writes_a_png() {
     let out = std::env::temp_dir().join(format!("prism-sched-{}.png", std::process::id()));
-    let o = prism(&[
-        "schedule",
-        "--kind",
-        "interpolated",
-        "--image-size",
-        "512",
-        "--plot",
-        out.to_str().unwrap(),
-    ]);
+    let o = cli(
+        "schedule --kind interpolated --image-size 512 --plot {}",
+        &[&out],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let bytes = std::fs::read(&out).unwrap();
     assert!(bytes.starts_with(b"\x89PNG"));
@@ -66,15 +93,10 @@ fn schedule_plot_writes_a_png() {
 
 #[test]
 fn bad_inputs_fail_cleanly_with_names() {
-    let o = prism(&["sample", "--checkpoint", "no/such/model.safetensors"]);
-    assert_eq!(o.status.code(), Some(1));
-    let e = stderr(&o);
-    assert!(
-        e.contains("no/such/model.safetensors") && !e.contains("panicked"),
-        "{e}"
-    );
+    let o = cli("sample --checkpoint no/such/model.safetensors", &[]);
+    fails_with(&o, "no/such/model.safetensors");
 
-    let o = prism(&["sample", "--checkpoint", "x", "--sampler", "euler"]);
+    let o = cli("sample --checkpoint x --sampler euler", &[]);
     assert!(
         stderr(&o).contains("unknown sampler 'euler'"),
         "{}",
@@ -86,7 +108,7 @@ fn bad_inputs_fail_cleanly_with_names() {
         .unwrap()
         .replace("[train]", "[train]\nbatchsize = 3");
     std::fs::write(&cfg, text).unwrap();
-    let o = prism(&["train", "--config", cfg.to_str().unwrap()]);
+    let o = cli("train --config {}", &[&cfg]);
     let e = stderr(&o);
     assert!(
         !o.status.success() && e.contains("batchsize") && e.contains(cfg.to_str().unwrap()),
@@ -94,7 +116,7 @@ fn bad_inputs_fail_cleanly_with_names() {
     );
     std::fs::remove_file(cfg).ok();
 
-    let o = prism(&["schedule", "--points", "1"]);
+    let o = cli("schedule --points 1", &[]);
     assert!(
         !o.status.success() && stderr(&o).contains("--points"),
         "{}",
@@ -102,29 +124,32 @@ fn bad_inputs_fail_cleanly_with_names() {
     );
 }
 
+/// `prism forward` of `dir/in.png` with the shipped `preset` into `dir/strip.png`; asserts success.
+fn forward(dir: &std::path::Path, preset: &str, flags: &str) -> (Output, std::path::PathBuf) {
+    let strip = dir.join("strip.png");
+    let o = cli(
+        &format!("forward --config {{}} --image {{}} {flags} --out {{}}"),
+        &[
+            &root().join("configs").join(preset),
+            &dir.join("in.png"),
+            &strip,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    (o, strip)
+}
+
 #[test]
 fn forward_strip_is_written() {
-    let dir = std::env::temp_dir().join(format!("prism-fwd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("fwd");
     let img = dir.join("in.png");
     image::RgbImage::from_fn(40, 30, |x, y| {
         image::Rgb([(x * 6) as u8, (y * 8) as u8, 128])
     })
     .save(&img)
     .unwrap();
-    let out = dir.join("strip.png");
-    let cfg = root().join("configs/fashion-mnist.toml");
-    let o = prism(&[
-        "forward",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--image",
-        img.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let strip = image::open(&out).unwrap();
+    let (_, strip) = forward(&dir, "fashion-mnist.toml", "");
+    let strip = image::open(strip).unwrap();
     // five 32-pixel panels with 2-pixel borders
     assert_eq!((strip.width(), strip.height()), (5 * 34 + 2, 36));
     std::fs::remove_dir_all(dir).ok();
@@ -162,9 +187,7 @@ fn tiny_config(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
 /// Ctrl-C (SIGINT) stops after the current step, saves, exits with 130; `--resume` then finishes.
 #[test]
 fn ctrl_c_saves_and_resume_finishes() {
-    let dir = std::env::temp_dir().join(format!("prism-ctrlc-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("ctrlc");
     let cfg = tiny_config(&dir, 100_000);
     let run = dir.join("run");
     let child = Command::new(env!("CARGO_BIN_EXE_prism"))
@@ -201,16 +224,10 @@ fn ctrl_c_saves_and_resume_finishes() {
     let step: u64 = st.metadata().as_ref().unwrap()["step"].parse().unwrap();
     assert!(step >= 2);
 
-    let o = prism(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--resume",
-        run.to_str().unwrap(),
-        "--steps",
-        &(step + 2).to_string(),
-    ]);
+    let o = cli(
+        "train --quiet --config {} --resume {} --steps {}",
+        &[&cfg, &run, &(step + 2).to_string()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(run.join("samples.png").exists() && run.join("loss.png").exists());
     std::fs::remove_dir_all(dir).ok();
@@ -225,27 +242,10 @@ fn eval_feature_metrics_on_the_shipped_checkpoint() {
     let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
     let classifier = root().join("checkpoints/fashion-mnist-classifier/classifier.safetensors");
     let data = root().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
-    let o = prism(&[
-        "eval",
-        "--checkpoint",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--metrics",
-        "swd,kid,fid,pr",
-        "--features",
-        classifier.to_str().unwrap(),
-        "--num",
-        "40",
-        "--steps",
-        "2",
-        "--kid-subsets",
-        "10",
-        "--kid-subset-size",
-        "20",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let o = cli(
+        "eval --checkpoint {} --data {} --metrics swd,kid,fid,pr --features {} --num 40 --steps 2 --kid-subsets 10 --kid-subset-size 20 --json {}",
+        &[&model, &data, &classifier, &json],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for label in ["SWD", "KID", "FID", "precision / recall", "real vs real"] {
@@ -284,24 +284,13 @@ fn eval_mse_at_given_logsnr() {
     let json = std::env::temp_dir().join(format!("prism-eval-mse-{}.json", std::process::id()));
     let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
     let data = root().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
-    let args = |levels: &str| {
-        vec![
-            "eval".to_string(),
-            "--checkpoint".into(),
-            model.to_str().unwrap().into(),
-            "--data".into(),
-            data.to_str().unwrap().into(),
-            "--metrics".into(),
-            "mse".into(),
-            "--num".into(),
-            "32".into(),
-            format!("--mse-logsnr={levels}"),
-            "--json".into(),
-            json.to_str().unwrap().into(),
-        ]
+    let eval = |levels: &str| {
+        cli(
+            "eval --checkpoint {} --data {} --metrics mse --num 32 {} --json {}",
+            &[&model, &data, &format!("--mse-logsnr={levels}"), &json],
+        )
     };
-    let a = args("4,0,-4");
-    let o = prism(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = eval("4,0,-4");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("logSNR"));
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -314,53 +303,27 @@ fn eval_mse_at_given_logsnr() {
     assert!(f(&rows[0]["mse_model"]) < f(&rows[1]["mse_model"]), "{r}");
     assert!(f(&rows[1]["mse_model"]) < f(&rows[2]["mse_model"]), "{r}");
 
-    let a = args("40");
-    let o = prism(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    let e = stderr(&o);
-    assert!(
-        o.status.code() == Some(1) && e.contains("--mse-logsnr") && !e.contains("panicked"),
-        "{e}"
-    );
+    let o = eval("40");
+    fails_with(&o, "--mse-logsnr");
 }
 
 #[test]
 fn eval_feature_metrics_need_a_feature_network() {
     let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
-    let o = prism(&[
-        "eval",
-        "--checkpoint",
-        model.to_str().unwrap(),
-        "--metrics",
-        "kid",
-    ]);
-    let e = stderr(&o);
-    assert!(
-        o.status.code() == Some(1) && e.contains("--features") && !e.contains("panicked"),
-        "{e}"
+    let o = cli("eval --checkpoint {} --metrics kid", &[&model]);
+    fails_with(&o, "--features");
+    let o = cli(
+        "eval --checkpoint {} --metrics fid --features {}",
+        &[&model, &model],
     );
-    let o = prism(&[
-        "eval",
-        "--checkpoint",
-        model.to_str().unwrap(),
-        "--metrics",
-        "fid",
-        "--features",
-        model.to_str().unwrap(),
-    ]);
-    let e = stderr(&o);
-    assert!(
-        o.status.code() == Some(1) && e.contains("feature network") && !e.contains("panicked"),
-        "{e}"
-    );
+    fails_with(&o, "feature network");
 }
 
 /// The blurring process through the binary: training, sampling with the config's sampler and
 /// with DPM-Solver++, refusal of bits/dim, and the forward strip without noise.
 #[test]
 fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
-    let dir = std::env::temp_dir().join(format!("prism-blur-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("blur");
     let gaussian = tiny_config(&dir, 2);
     let text = std::fs::read_to_string(&gaussian)
         .unwrap()
@@ -374,48 +337,25 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
     let cfg = dir.join("blur.toml");
     std::fs::write(&cfg, text).unwrap();
     let run = dir.join("run");
-    let o = prism(&[
-        "train",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
+    let o = cli("train --quiet --config {} --out {}", &[&cfg, &run]);
     assert!(o.status.success(), "{}", stderr(&o));
     let model = run.join("model.safetensors");
     let model = model.to_str().unwrap();
 
     let out = dir.join("s.png");
-    let o = prism(&[
-        "sample",
-        "--checkpoint",
-        model,
-        "--num",
-        "2",
-        "--steps",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = cli(
+        "sample --checkpoint {} --num 2 --steps 3 --out {}",
+        &[&model, &out],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("ddpm with 3 steps"), "{}", stderr(&o));
     assert!(out.exists());
 
     // DDIM and DPM-Solver++ run in the process's DCT basis.
-    let o = prism(&[
-        "sample",
-        "--checkpoint",
-        model,
-        "--num",
-        "2",
-        "--steps",
-        "3",
-        "--sampler",
-        "dpmpp-2m",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = cli(
+        "sample --checkpoint {} --num 2 --steps 3 --sampler dpmpp-2m --out {}",
+        &[&model, &out],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("dpmpp-2m with 3 steps"),
@@ -423,15 +363,7 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
         stderr(&o)
     );
 
-    let o = prism(&[
-        "eval",
-        "--checkpoint",
-        model,
-        "--metrics",
-        "mse,bpd",
-        "--num",
-        "4",
-    ]);
+    let o = cli("eval --checkpoint {} --metrics mse,bpd --num 4", &[&model]);
     let e = stderr(&o);
     assert!(!o.status.success() && !e.contains("panicked"), "{e}");
     assert!(
@@ -439,7 +371,7 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
             && e.contains("blurring"),
         "{e}"
     );
-    let o = prism(&["eval", "--checkpoint", model, "--num", "4", "--steps", "2"]);
+    let o = cli("eval --checkpoint {} --num 4 --steps 2", &[&model]);
     // The default metrics leave bits/dim out for a blurring model.
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -452,19 +384,7 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
     image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x + y) * 4) as u8]))
         .save(&img)
         .unwrap();
-    let strip = dir.join("strip.png");
-    let preset = root().join("configs/fashion-mnist-blur.toml");
-    let o = prism(&[
-        "forward",
-        "--config",
-        preset.to_str().unwrap(),
-        "--image",
-        img.to_str().unwrap(),
-        "--no-noise",
-        "--out",
-        strip.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, strip) = forward(&dir, "fashion-mnist-blur.toml", "--no-noise");
     assert!(
         stderr(&o).contains("blur σ_B = 20.000 px"),
         "{}",
@@ -477,20 +397,12 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
 /// `prism bench` times both steps and reports the peak; `train --no-pictures` writes no grid.
 #[test]
 fn bench_reports_steps_and_memory_and_training_can_skip_pictures() {
-    let dir = std::env::temp_dir().join(format!("prism-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("bench");
     let config = tiny_config(&dir, 2);
-    let o = prism(&[
-        "bench",
-        "--config",
-        config.to_str().unwrap(),
-        "--batch",
-        "2",
-        "--train-steps",
-        "2",
-        "--sample-steps",
-        "2",
-    ]);
+    let o = cli(
+        "bench --config {} --batch 2 --train-steps 2 --sample-steps 2",
+        &[&config],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}{out}", stderr(&o));
     assert!(out.contains("parameters: "), "{out}");
@@ -504,25 +416,14 @@ fn bench_reports_steps_and_memory_and_training_can_skip_pictures() {
             "{out}"
         );
     }
-    let o = prism(&[
-        "bench",
-        "--config",
-        config.to_str().unwrap(),
-        "--train-steps",
-        "0",
-    ]);
+    let o = cli("bench --config {} --train-steps 0", &[&config]);
     assert!(!o.status.success() && stderr(&o).contains("--train-steps"));
 
     let run = dir.join("run");
-    let o = prism(&[
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--quiet",
-        "--no-pictures",
-    ]);
+    let o = cli(
+        "train --config {} --out {} --quiet --no-pictures",
+        &[&config, &run],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(run.join("model.safetensors").exists());
     assert!(!run.join("samples.png").exists());

@@ -24,36 +24,16 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let fmnist = UNetConfig {
-        channels: 1,
-        cond_channels: 0,
-        base_channels: 32,
-        channel_mults: vec![1, 2, 2],
-        res_blocks: 1,
-        attention_levels: vec![2],
-        head_channels: 32,
-        norm_groups: 8,
-        dropout: vec![],
-        dropout_max_resolution: None,
-        num_classes: 10,
-    };
-    let bench = UNetConfig {
-        base_channels: 64,
-        res_blocks: 2,
-        attention_levels: vec![1, 2],
-        norm_groups: 32,
-        ..fmnist.clone()
-    };
     vec![
         Case {
             name: "fmnist/b32/32x32",
-            unet: fmnist,
+            unet: UNetConfig::fmnist(),
             batch: 32,
             size: 32,
         },
         Case {
             name: "bench/b16/32x32",
-            unet: bench,
+            unet: UNetConfig::bench(),
             batch: 16,
             size: 32,
         },

@@ -280,14 +280,14 @@ impl ExperimentConfig {
     /// base model's takes none.
     fn validate_stage(&self) -> Result<()> {
         self.stage.validate(self.data.image_size)?;
-        let net = self.model.net()?;
+        let net = &self.model.net;
         let want = self.stage.condition_channels(self.data.channels)
             * self.model.patching.channel_factor();
-        if net.cond_channels() != want {
+        if net.core().cond_channels != want {
             return Err(Error::config(format!(
                 "{}.cond_channels = {} but this {} stage conditions on {want} channels (after patching)",
                 net.key(),
-                net.cond_channels(),
+                net.core().cond_channels,
                 if self.stage.is_base() {
                     "base"
                 } else {

@@ -4,41 +4,20 @@
 
 mod common;
 
-use prism::nn::{PatchingConfig, UViTConfig};
-use prism::run::{TrainOptions, load_model, train};
+use prism::nn::{NetConfig, PatchingConfig, UViTConfig};
+use prism::run::{load_model, train};
 use prism::sample::{Generate, SamplerKind, generate};
 
 #[test]
 fn blurring_trains_and_samples_with_a_uvit() {
     let mut cfg = common::tiny_preset("fashion-mnist-blur.toml", 64, 16);
-    cfg.model.unet = None;
     cfg.model.patching = PatchingConfig::Dwt { levels: 1 };
-    cfg.model.uvit = Some(UViTConfig {
-        channels: 4,
-        cond_channels: 0,
-        base_channels: 8,
-        channel_mults: vec![1],
-        res_blocks: 1,
-        transformer_channels: 16,
-        transformer_blocks: 1,
-        head_channels: 8,
-        mlp_ratio: 2,
-        norm_groups: 4,
-        dropout: 0.0,
-        dropout_max_resolution: None,
-        num_classes: 0,
-    });
-    cfg.train.batch_size = 4;
-    cfg.train.steps = 3;
+    cfg.model.net = NetConfig::UViT(UViTConfig::tiny(4));
+    common::short_run(&mut cfg, 4, 3);
     cfg.train.warmup_steps = 1;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
     cfg.validate().unwrap();
     let dir = common::temp_dir("blur-uvit");
-    let mut o = TrainOptions::new(&dir);
-    o.progress = false;
-    o.pictures = false;
-    let out = train(&cfg, &o).unwrap();
+    let out = train(&cfg, &common::quiet(&dir)).unwrap();
     assert!(out.last_loss.is_finite() && out.last_loss > 0.0);
 
     let device = prism::default_device();

@@ -16,16 +16,8 @@ use prism::stage::StageConfig;
 fn tiny(image_size: usize) -> ExperimentConfig {
     let mut cfg = common::tiny_preset("fashion-mnist.toml", 200, 20);
     cfg.data.image_size = image_size;
-    let unet = cfg.model.unet.as_mut().expect("a U-Net preset");
-    unet.base_channels = 8;
-    unet.channel_mults = vec![1, 2];
-    unet.attention_levels = vec![];
-    unet.norm_groups = 4;
-    unet.head_channels = 8;
-    cfg.train.batch_size = 4;
-    cfg.train.steps = 3;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
+    common::small_unet(&mut cfg, &[]).core.base_channels = 8;
+    common::short_run(&mut cfg, 4, 3);
     cfg.sample.num = 2;
     cfg.sample.steps = 2;
     cfg
@@ -51,7 +43,7 @@ fn base_and_super_resolution_stage_sample_as_a_pipeline() {
         factor: 2,
         base: Some(base_model.clone()),
     };
-    sr.model.unet.as_mut().unwrap().cond_channels = 1;
+    sr.model.net.core_mut().cond_channels = 1;
     sr.train.steps = 60;
     sr.train.batch_size = 8;
     sr.validate().unwrap();

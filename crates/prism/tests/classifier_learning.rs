@@ -4,7 +4,6 @@
 //! feature network and reproduce the accuracy through `nn::Classifier`. Bounded to about a
 //! minute in release mode; skipped in debug builds.
 
-#[allow(dead_code)] // the helpers this test does not use
 mod common;
 
 use prism::data::{DataConfig, Fit};

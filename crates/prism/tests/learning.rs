@@ -10,11 +10,10 @@
 //!
 //! Skipped in debug builds, where it would be slow.
 
-#[allow(dead_code)] // the helpers this test does not use
 mod common;
 
 use prism::eval::{BpdOptions, bits_per_dim, denoise_mse};
-use prism::run::{TrainOptions, load_model, train};
+use prism::run::{load_model, train};
 
 /// Held-out x̂ error must be at most this fraction of the constant predictor's, at each time.
 const MAX_MSE_RATIO: [(f64, f64); 3] = [(0.25, 0.15), (0.5, 0.35), (0.75, 0.6)];
@@ -29,20 +28,16 @@ const MAX_BPD: f64 = 5.0;
 )]
 fn fashion_mnist_learns() {
     let mut cfg = common::preset("fashion-mnist-cond.toml");
-    let unet = cfg.model.unet.as_mut().expect("a U-Net preset");
-    unet.base_channels = 16;
-    unet.norm_groups = 4;
-    unet.head_channels = 16;
-    cfg.train.steps = 300;
+    let unet = common::unet(&mut cfg);
+    unet.core.base_channels = 16;
+    unet.core.norm_groups = 4;
+    unet.own.head_channels = 16;
+    let batch_size = cfg.train.batch_size;
+    common::short_run(&mut cfg, batch_size, 300);
     cfg.train.warmup_steps = 30;
     cfg.train.ema_decay = 0.99;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
     let dir = common::temp_dir("learning");
-    let mut opts = TrainOptions::new(&dir);
-    opts.progress = false;
-    opts.pictures = false;
-    let out = train(&cfg, &opts).unwrap();
+    let out = train(&cfg, &common::quiet(&dir)).unwrap();
     assert_eq!(out.step, 300);
 
     let device = prism::default_device();

@@ -13,9 +13,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use prism::run::{TrainOptions, load_model, train};
+use common::{logged_losses, quiet, take_turn};
+use prism::run::{load_model, train};
 use prism::sample::{Generate, SamplerKind, generate};
-use prism::train::read_metrics;
 
 fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -34,27 +34,9 @@ fn hash_f64(v: &[f64]) -> u64 {
     fnv1a(v.iter().flat_map(|x| x.to_le_bytes()))
 }
 
-/// burn's backend generator is process-wide: runs in this binary take turns.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn quiet(dir: &std::path::Path) -> TrainOptions {
-    let mut o = TrainOptions::new(dir);
-    o.progress = false;
-    o.pictures = false;
-    o
-}
-
-fn logged_losses(dir: &std::path::Path) -> Vec<f64> {
-    read_metrics(&dir.join("metrics.jsonl"))
-        .unwrap()
-        .iter()
-        .map(|l| l.loss())
-        .collect()
-}
-
 #[test]
 fn shipped_checkpoint_sample_is_pinned() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let device = prism::default_device();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../checkpoints/fashion-mnist-cond/model.safetensors");
@@ -78,20 +60,12 @@ fn shipped_checkpoint_sample_is_pinned() {
 
 #[test]
 fn first_losses_are_pinned() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let mut cfg = common::tiny_preset("fashion-mnist-cond.toml", 300, 50);
-    let unet = cfg.model.unet.as_mut().expect("a U-Net preset");
-    unet.base_channels = 16;
-    unet.channel_mults = vec![1, 2];
-    unet.attention_levels = vec![1];
-    unet.head_channels = 16;
-    unet.norm_groups = 4;
+    common::small_unet(&mut cfg, &[1]);
     cfg.data.random_flip = true;
-    cfg.train.batch_size = 8;
-    cfg.train.steps = 50;
+    common::short_run(&mut cfg, 8, 50);
     cfg.train.log_every = 1;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
     let dir = common::temp_dir("pinned-losses");
     train(&cfg, &quiet(&dir)).unwrap();
     let losses = logged_losses(&dir);
@@ -108,20 +82,11 @@ fn first_losses_are_pinned() {
 
 #[test]
 fn blurring_run_is_pinned() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let mut cfg = common::tiny_preset("fashion-mnist-blur.toml", 200, 40);
-    if let Some(unet) = cfg.model.unet.as_mut() {
-        unet.base_channels = 16;
-        unet.channel_mults = vec![1, 2];
-        unet.attention_levels = vec![];
-        unet.norm_groups = 4;
-        unet.head_channels = 16;
-    }
-    cfg.train.batch_size = 8;
-    cfg.train.steps = 20;
+    common::small_unet(&mut cfg, &[]);
+    common::short_run(&mut cfg, 8, 20);
     cfg.train.log_every = 1;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
     let dir = common::temp_dir("pinned-blur");
     train(&cfg, &quiet(&dir)).unwrap();
     let losses = logged_losses(&dir);

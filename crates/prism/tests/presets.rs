@@ -8,9 +8,9 @@ mod common;
 use std::path::PathBuf;
 
 use prism::config::ExperimentConfig;
-use prism::nn::PatchingConfig;
+use prism::nn::{NetConfig, PatchingConfig, UNetConfig, UViTConfig};
 use prism::process::ProcessConfig;
-use prism::run::{TrainOptions, train};
+use prism::run::train;
 
 fn configs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs")
@@ -71,10 +71,11 @@ fn simple_presets_follow_the_recipe() {
     for d in [64usize, 128, 256, 512] {
         let cfg = ExperimentConfig::load(&configs_dir().join(format!("simple-{d}.toml"))).unwrap();
         assert_eq!(cfg.data.image_size, d);
-        let uvit = cfg.model.uvit.as_ref().expect("U-ViT");
-        let side = (d / cfg.model.patching.spatial_factor()) >> uvit.depth();
+        let net = &cfg.model.net;
+        assert!(matches!(net, NetConfig::UViT(_)), "simple-{d}: a U-ViT");
+        let side = (d / cfg.model.patching.spatial_factor()) >> net.depth();
         assert_eq!(side, 16, "simple-{d}: transformer at {side}×{side}");
-        assert_eq!(uvit.dropout_max_resolution, Some(16));
+        assert_eq!(net.core().dropout_max_resolution, Some(16));
         let schedule = serde_json::to_value(&cfg.process).unwrap()["schedule"].clone();
         let kind = schedule["kind"].as_str().unwrap();
         match d {
@@ -107,7 +108,7 @@ fn shipped_checkpoint_still_loads() {
     let path = configs_dir().join("../checkpoints/fashion-mnist-cond/model.safetensors");
     let (cfg, model, _) = prism::run::load_model(&path, &prism::default_device()).unwrap();
     assert_eq!(cfg.model.patching, PatchingConfig::None);
-    assert!(cfg.model.unet.is_some() && cfg.model.uvit.is_none());
+    assert!(matches!(cfg.model.net, NetConfig::UNet(_)));
     assert_eq!(model.net.num_classes(), 10);
 }
 
@@ -167,6 +168,13 @@ fn model_settings_are_checked_with_named_keys() {
     assert!(e.to_string().contains("data.image_size = 32"), "{e}");
     let e = with_model(&UVIT.replace("transformer_blocks", "transformer_block"), "").unwrap_err();
     assert!(e.to_string().contains("transformer_block"), "{e}");
+    let e = with_model(&UNET.replace("norm_groups", "norm_group"), "").unwrap_err();
+    assert!(e.to_string().contains("unknown field `norm_group`"), "{e}");
+    let e = with_model(&format!("parametrization = \"v\"\n{UNET}"), "").unwrap_err();
+    assert!(
+        e.to_string().contains("unknown field `parametrization`"),
+        "{e}"
+    );
     let e = with_model(UNET, "[objective]\nmultiscale = true\nmultiscale_mn = 8\n").unwrap_err();
     assert!(e.to_string().contains("multiscale_mn"), "{e}");
     let cfg = with_model(UNET, "[objective]\nmultiscale = true\nmultiscale_min = 8\n").unwrap();
@@ -196,36 +204,22 @@ fn model_settings_are_checked_with_named_keys() {
 #[test]
 fn patched_networks_train_with_the_multiscale_loss() {
     let mut cfg = common::tiny_preset("fashion-mnist-cond.toml", 100, 20);
-    cfg.model.unet = None;
     cfg.model.patching = PatchingConfig::Dwt { levels: 2 };
-    cfg.model.uvit = Some(prism::nn::UViTConfig {
-        channels: 16,
-        cond_channels: 0,
-        base_channels: 8,
-        channel_mults: vec![1],
-        res_blocks: 1,
-        transformer_channels: 16,
-        transformer_blocks: 1,
-        head_channels: 8,
-        mlp_ratio: 2,
-        norm_groups: 4,
-        dropout: 0.1,
-        dropout_max_resolution: Some(2),
-        num_classes: 10,
-    });
+    let mut uvit = UViTConfig::tiny(16);
+    uvit.own.dropout = 0.1;
+    uvit.core.dropout_max_resolution = Some(2);
+    uvit.core.num_classes = 10;
+    cfg.model.net = NetConfig::UViT(uvit);
     cfg.objective.multiscale = true;
     cfg.objective.multiscale_min = 4;
     cfg.validate().unwrap();
-    cfg.train.batch_size = 4;
-    cfg.train.steps = 3;
+    common::short_run(&mut cfg, 4, 3);
     cfg.train.warmup_steps = 1;
     cfg.train.log_every = 1;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
     cfg.sample.num = 2;
     cfg.sample.steps = 2;
     let dir = common::temp_dir("uvit-dwt");
-    let out = train(&cfg, &o_for(&dir)).unwrap();
+    let out = train(&cfg, &common::quiet(&dir)).unwrap();
     assert_eq!(out.step, 3);
     assert!(out.last_loss.is_finite() && out.last_loss > 0.0);
     let (loaded, _, _) =
@@ -234,37 +228,21 @@ fn patched_networks_train_with_the_multiscale_loss() {
     std::fs::remove_dir_all(&dir).ok();
 
     // The cheaper alternative: a U-Net behind a stride-2 2×2 convolution and its transposed twin.
-    cfg.model.uvit = None;
     cfg.model.patching = PatchingConfig::Conv { factor: 2 };
-    cfg.model.unet = Some(prism::nn::UNetConfig {
-        channels: 4,
-        cond_channels: 0,
-        base_channels: 8,
-        channel_mults: vec![1, 2],
-        res_blocks: 1,
-        attention_levels: vec![],
-        head_channels: 8,
-        norm_groups: 4,
-        dropout: vec![0.1],
-        dropout_max_resolution: Some(4),
-        num_classes: 10,
-    });
+    let mut unet = UNetConfig::tiny(4);
+    unet.own.dropout = vec![0.1];
+    unet.core.dropout_max_resolution = Some(4);
+    unet.core.num_classes = 10;
+    cfg.model.net = NetConfig::UNet(unet);
     cfg.validate().unwrap();
     let dir = common::temp_dir("unet-conv");
-    let out = train(&cfg, &o_for(&dir)).unwrap();
+    let out = train(&cfg, &common::quiet(&dir)).unwrap();
     assert!(out.last_loss.is_finite() && out.last_loss > 0.0);
     let (loaded, model, _) =
         prism::run::load_model(&dir.join("model.safetensors"), &prism::default_device()).unwrap();
     assert_eq!(loaded.model, cfg.model);
     assert_eq!(model.patching.config(), PatchingConfig::Conv { factor: 2 });
     std::fs::remove_dir_all(&dir).ok();
-}
-
-fn o_for(dir: &std::path::Path) -> TrainOptions {
-    let mut o = TrainOptions::new(dir);
-    o.progress = false;
-    o.pictures = false;
-    o
 }
 
 fn blur_preset() -> String {

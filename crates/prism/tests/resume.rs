@@ -4,44 +4,25 @@
 
 mod common;
 
+use common::{quiet, take_turn};
 use prism::io::{host_params, load as load_checkpoint};
-use prism::run::{TrainOptions, train};
+use prism::run::train;
 
 fn tiny() -> prism::config::ExperimentConfig {
     let mut cfg = common::tiny_preset("fashion-mnist-cond.toml", 300, 50);
     cfg.data.random_flip = true;
-    let unet = cfg.model.unet.as_mut().expect("a U-Net preset");
-    unet.base_channels = 16;
-    unet.channel_mults = vec![1, 2];
-    unet.attention_levels = vec![1];
-    unet.head_channels = 16;
-    unet.norm_groups = 4;
-    unet.dropout = vec![0.0, 0.2];
-    cfg.train.batch_size = 8;
-    cfg.train.steps = 6;
+    common::small_unet(&mut cfg, &[1]).own.dropout = vec![0.0, 0.2];
+    common::short_run(&mut cfg, 8, 6);
     cfg.train.warmup_steps = 2;
     cfg.train.log_every = 2;
-    cfg.train.checkpoint_every = 0;
-    cfg.train.sample_every = 0;
     cfg.sample.num = 4;
     cfg.sample.steps = 3;
     cfg
 }
 
-/// burn's backend generator (weight init, dropout masks) is process-wide, so training runs in
-/// this test binary take turns.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn quiet(dir: &std::path::Path) -> TrainOptions {
-    let mut o = TrainOptions::new(dir);
-    o.progress = false;
-    o.pictures = false;
-    o
-}
-
 #[test]
 fn resumed_run_equals_straight_run() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let cfg = tiny();
     let straight = common::temp_dir("straight");
     let out = train(&cfg, &quiet(&straight)).unwrap();
@@ -55,34 +36,17 @@ fn resumed_run_equals_straight_run() {
     second.resume = true;
     assert_eq!(train(&cfg, &second).unwrap().step, 6);
 
-    let a = load_checkpoint(&straight.join("train_state.safetensors")).unwrap();
-    let b = load_checkpoint(&split.join("train_state.safetensors")).unwrap();
-    assert_eq!(a.tensors.len(), b.tensors.len());
-    let differ: Vec<&String> = a
-        .tensors
-        .iter()
-        .filter(|(k, t)| t.data != b.tensors[*k].data)
-        .map(|(k, _)| k)
-        .collect();
-    assert!(
-        differ.is_empty(),
-        "{} of {} tensors differ after resume, e.g. {:?}",
-        differ.len(),
-        a.tensors.len(),
-        &differ[..differ.len().min(8)]
-    );
+    let (a, b) = common::same_state(&straight, &split, "train_state.safetensors");
     assert_eq!(a.metadata.get("step"), b.metadata.get("step"));
     // metrics.jsonl has each logged step once
-    let lines = prism::train::read_metrics(&split.join("metrics.jsonl")).unwrap();
-    let steps: Vec<u64> = lines.iter().map(|l| l.step).collect();
-    assert_eq!(steps, vec![2, 3, 4, 6]);
+    assert_eq!(common::logged_steps(&split), vec![2, 3, 4, 6]);
     std::fs::remove_dir_all(&straight).ok();
     std::fs::remove_dir_all(&split).ok();
 }
 
 #[test]
 fn model_file_loads_and_samples() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let cfg = tiny();
     let dir = common::temp_dir("modelfile");
     let mut o = quiet(&dir);

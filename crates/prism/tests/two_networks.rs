@@ -5,7 +5,6 @@
 //! tensor of the training state (both networks, the generator's EMA, both optimisers' moments)
 //! identical to the bit, with the moments keyed by module name.
 
-#[allow(dead_code)] // only the temporary directories are used here
 mod common;
 
 use std::path::Path;
@@ -14,7 +13,6 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
-use prism::io::load as load_checkpoint;
 use prism::tensor::{normal, scalar, to_vec};
 use prism::train::{
     AdamWConfig, Handle, LrSchedule, Metrics, ModuleSpec, Outcome, STATE_FILE, Step, Trainer,
@@ -39,9 +37,6 @@ impl Mlp {
         self.out.forward(relu(self.hidden.forward(x)))
     }
 }
-
-/// burn's backend generator (weight init) is process-wide: runs take turns.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const STEPS: u64 = 6;
 const BATCH: usize = 16;
@@ -147,7 +142,7 @@ fn run(dir: &Path, stop_after: Option<u64>, resume: bool) -> Outcome {
 
 #[test]
 fn two_networks_resume_bit_exactly() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = common::take_turn();
     let straight = common::temp_dir("gan-straight");
     assert_eq!(run(&straight, None, false).step, STEPS);
     let split = common::temp_dir("gan-split");
@@ -156,19 +151,7 @@ fn two_networks_resume_bit_exactly() {
     assert_eq!(out.step, STEPS);
     assert!(out.last.contains_key("d_loss") && out.last.contains_key("g_loss"));
 
-    let a = load_checkpoint(&straight.join(STATE_FILE)).unwrap();
-    let b = load_checkpoint(&split.join(STATE_FILE)).unwrap();
-    assert_eq!(
-        a.tensors.keys().collect::<Vec<_>>(),
-        b.tensors.keys().collect::<Vec<_>>()
-    );
-    let differ: Vec<&String> = a
-        .tensors
-        .iter()
-        .filter(|(k, t)| t.data != b.tensors[*k].data)
-        .map(|(k, _)| k)
-        .collect();
-    assert!(differ.is_empty(), "tensors differ after resume: {differ:?}");
+    let (a, b) = common::same_state(&straight, &split, STATE_FILE);
     for key in [
         "step",
         "optimizer_step.generator",
@@ -221,7 +204,7 @@ fn two_networks_resume_bit_exactly() {
 
 #[test]
 fn resuming_with_other_modules_or_names_is_an_error() {
-    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = common::take_turn();
     let dir = common::temp_dir("gan-other");
     run(&dir, Some(1), false);
     let device = prism::default_device().autodiff();

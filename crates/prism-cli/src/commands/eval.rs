@@ -57,7 +57,8 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let requested: Option<SamplerKind> = a.sampler.as_deref().map(str::parse).transpose()?;
+    let requested: Option<SamplerKind> =
+        a.sampling.sampler.as_deref().map(str::parse).transpose()?;
     let device = prism::default_device();
     let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
@@ -195,7 +196,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .any(|m| *m == "swd" || FEATURE_METRICS.contains(m));
     if wants_samples {
         let classes = model.net.num_classes();
-        let guidance = a.guidance.unwrap_or(cfg.sample.guidance);
+        let guidance = a.sampling.guidance.unwrap_or(cfg.sample.guidance);
         let real = first_batch(&held_out, n, &device)?;
         // A super-resolution stage refines the held-out images pooled to its input size.
         let image = input.prepare(real.clone(), None)?.1.image;
@@ -211,7 +212,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 ..prism::nn::Condition::cycling_labels(n, classes, &device)
             },
             guidance,
-            clip_x0: cfg.sample.clip_x0 && !a.no_clip,
+            clip_x0: cfg.sample.clip_x0 && !a.sampling.no_clip,
             seed: a.seed,
         };
         let samples = input.space().decode(super::generate_with_progress(

@@ -8,7 +8,8 @@ use prism::sample::SamplerKind;
 use crate::args::SampleArgs;
 
 pub fn run(a: SampleArgs) -> Result<()> {
-    let requested: Option<SamplerKind> = a.sampler.as_deref().map(str::parse).transpose()?;
+    let requested: Option<SamplerKind> =
+        a.sampling.sampler.as_deref().map(str::parse).transpose()?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.steps > 0, "--steps must be positive");
     let device = prism::default_device();
@@ -31,15 +32,15 @@ pub fn run(a: SampleArgs) -> Result<()> {
         (_, Some(c)) => Some(vec![c as i64; a.num]),
         (k, None) => Some((0..a.num).map(|i| (i % k) as i64).collect()),
     };
-    if classes == 0 && a.guidance.is_some_and(|g| g != 1.0) {
+    if classes == 0 && a.sampling.guidance.is_some_and(|g| g != 1.0) {
         bail!("--guidance needs a class-conditional model");
     }
     // Flags apply to every stage; a pipeline file's own per-stage settings win over them.
     pipeline.configure(|sampling| {
         sampling.steps = a.steps;
         sampling.kind = requested.unwrap_or(sampling.kind);
-        sampling.guidance = a.guidance.unwrap_or(sampling.guidance);
-        sampling.clip_x0 = !a.no_clip;
+        sampling.guidance = a.sampling.guidance.unwrap_or(sampling.guidance);
+        sampling.clip_x0 = !a.sampling.no_clip;
     });
     for (stage, sampling) in &pipeline.stages {
         eprintln!(

@@ -198,19 +198,8 @@ mod tests {
         let e = train.mean_image().unwrap_err();
         assert!(e.to_string().contains("0.png"), "{e}");
         let device = Device::flex();
-        let unet = UNetConfig {
-            channels: 3,
-            cond_channels: 0,
-            base_channels: 8,
-            channel_mults: vec![1],
-            res_blocks: 1,
-            attention_levels: vec![],
-            head_channels: 8,
-            norm_groups: 4,
-            dropout: vec![],
-            dropout_max_resolution: None,
-            num_classes: 0,
-        };
+        let mut unet = UNetConfig::tiny(3);
+        unet.core.channel_mults = vec![1];
         let model = ModelConfig::with_unet(Parameterization::V, unet)
             .init(&device)
             .unwrap();

@@ -5,88 +5,80 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::DiffusionModel;
+pub use crate::nn::NetConfig;
 use crate::nn::{PatchingConfig, UNetConfig, UViTConfig};
 use crate::process::Parameterization;
 use crate::{Error, Result};
 
 /// Network + parameterisation + input/output transform; serialisable description in
-/// [`ModelConfig`]. Exactly one of `unet` and `uvit` is set.
+/// [`ModelConfig`]. Written as `[model]` with exactly one of the tables `[model.unet]` and
+/// `[model.uvit]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawModelConfig", into = "RawModelConfig")]
 pub struct ModelConfig {
     /// What the network predicts.
-    #[serde(default)]
     pub parameterization: Parameterization,
     /// The transform before and after the network (simple diffusion §3.3).
-    #[serde(default, skip_serializing_if = "is_no_patching")]
     pub patching: PatchingConfig,
-    /// A convolutional U-Net.
+    /// The network.
+    pub net: NetConfig,
+}
+
+/// `[model]` as written: the network as two optional tables.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModelConfig {
+    #[serde(default)]
+    parameterization: Parameterization,
+    #[serde(default, skip_serializing_if = "is_no_patching")]
+    patching: PatchingConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unet: Option<UNetConfig>,
-    /// A U-ViT (transformer blocks at the lowest resolution).
+    unet: Option<UNetConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uvit: Option<UViTConfig>,
+    uvit: Option<UViTConfig>,
 }
 
 fn is_no_patching(p: &PatchingConfig) -> bool {
     *p == PatchingConfig::None
 }
 
-/// The network a [`ModelConfig`] names.
-#[derive(Debug, Clone, Copy)]
-pub enum NetConfig<'a> {
-    /// `[model.unet]`.
-    UNet(&'a UNetConfig),
-    /// `[model.uvit]`.
-    UViT(&'a UViTConfig),
+impl TryFrom<RawModelConfig> for ModelConfig {
+    type Error = Error;
+
+    fn try_from(raw: RawModelConfig) -> Result<Self> {
+        let net = match (raw.unet, raw.uvit) {
+            (Some(u), None) => NetConfig::UNet(u),
+            (None, Some(v)) => NetConfig::UViT(v),
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "model: both [model.unet] and [model.uvit] are set; keep exactly one",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::config(
+                    "model: no network; set exactly one of [model.unet] and [model.uvit]",
+                ));
+            }
+        };
+        Ok(ModelConfig {
+            parameterization: raw.parameterization,
+            patching: raw.patching,
+            net,
+        })
+    }
 }
 
-impl NetConfig<'_> {
-    /// Channels the network sees (image channels × the patching's channel factor).
-    pub fn channels(&self) -> usize {
-        match self {
-            NetConfig::UNet(c) => c.channels,
-            NetConfig::UViT(c) => c.channels,
-        }
-    }
-
-    /// Width of the first convolutional level.
-    pub fn base_channels(&self) -> usize {
-        match self {
-            NetConfig::UNet(c) => c.base_channels,
-            NetConfig::UViT(c) => c.base_channels,
-        }
-    }
-
-    /// Number of classes (0: unconditional).
-    pub fn num_classes(&self) -> usize {
-        match self {
-            NetConfig::UNet(c) => c.num_classes,
-            NetConfig::UViT(c) => c.num_classes,
-        }
-    }
-
-    /// Channels of the spatial condition beside the state (after patching).
-    pub fn cond_channels(&self) -> usize {
-        match self {
-            NetConfig::UNet(c) => c.cond_channels,
-            NetConfig::UViT(c) => c.cond_channels,
-        }
-    }
-
-    /// Number of 2× downsamplings inside the network.
-    pub fn depth(&self) -> usize {
-        match self {
-            NetConfig::UNet(c) => c.depth(),
-            NetConfig::UViT(c) => c.depth(),
-        }
-    }
-
-    /// The table name, for messages.
-    pub fn key(&self) -> &'static str {
-        match self {
-            NetConfig::UNet(_) => "model.unet",
-            NetConfig::UViT(_) => "model.uvit",
+impl From<ModelConfig> for RawModelConfig {
+    fn from(m: ModelConfig) -> Self {
+        let (unet, uvit) = match m.net {
+            NetConfig::UNet(u) => (Some(u), None),
+            NetConfig::UViT(v) => (None, Some(v)),
+        };
+        RawModelConfig {
+            parameterization: m.parameterization,
+            patching: m.patching,
+            unet,
+            uvit,
         }
     }
 }
@@ -97,36 +89,18 @@ impl ModelConfig {
         Self {
             parameterization,
             patching: PatchingConfig::None,
-            unet: Some(unet),
-            uvit: None,
+            net: NetConfig::UNet(unet),
         }
     }
 
-    /// The network section; an error unless exactly one of `[model.unet]` and `[model.uvit]` is set.
-    pub fn net(&self) -> Result<NetConfig<'_>> {
-        match (&self.unet, &self.uvit) {
-            (Some(u), None) => Ok(NetConfig::UNet(u)),
-            (None, Some(v)) => Ok(NetConfig::UViT(v)),
-            (Some(_), Some(_)) => Err(Error::config(
-                "model: both [model.unet] and [model.uvit] are set; keep exactly one",
-            )),
-            (None, None) => Err(Error::config(
-                "model: no network; set exactly one of [model.unet] and [model.uvit]",
-            )),
-        }
-    }
-
-    /// Number of classes (0: unconditional, or no network configured).
+    /// Number of classes (0: unconditional).
     pub fn num_classes(&self) -> usize {
-        self.net().map_or(0, |n| n.num_classes())
+        self.net.core().num_classes
     }
 
     /// The network's and the patching's own checks.
     pub fn validate(&self) -> Result<()> {
-        match self.net()? {
-            NetConfig::UNet(u) => u.validate()?,
-            NetConfig::UViT(v) => v.validate()?,
-        }
+        self.net.validate()?;
         self.patching.validate()
     }
 
@@ -134,25 +108,25 @@ impl ModelConfig {
     /// patching's channel factor, and the image side is divisible by every downsampling.
     pub fn validate_for(&self, image_size: usize, channels: usize) -> Result<()> {
         self.validate()?;
-        let net = self.net()?;
+        let (net, core) = (&self.net, self.net.core());
         let want = channels * self.patching.channel_factor();
-        if net.channels() != want {
+        if core.channels != want {
             return Err(Error::config(format!(
                 "{}.channels = {} but the network sees data.channels × {} = {want} channels (patching {:?})",
                 net.key(),
-                net.channels(),
+                core.channels,
                 self.patching.channel_factor(),
                 self.patching
             )));
         }
-        if !net
-            .cond_channels()
+        if !core
+            .cond_channels
             .is_multiple_of(self.patching.channel_factor())
         {
             return Err(Error::config(format!(
                 "{}.cond_channels = {} is not a multiple of the patching's channel factor {}",
                 net.key(),
-                net.cond_channels(),
+                core.cond_channels,
                 self.patching.channel_factor()
             )));
         }
@@ -177,10 +151,8 @@ impl ModelConfig {
     /// (docs/simple-diffusion.md, "Width of the patched level"). Twice is the simple-256 and
     /// simple-512 presets' ratio, so only the clearly narrow cases below it are flagged.
     pub fn advice(&self) -> Vec<String> {
-        let Ok(net) = self.net() else {
-            return Vec::new();
-        };
-        let (base, input) = (net.base_channels(), net.channels());
+        let net = &self.net;
+        let (base, input) = (net.core().base_channels, net.core().channels);
         if base < 2 * input && self.patching != PatchingConfig::None {
             vec![format!(
                 "{}.base_channels = {base} is less than twice the {input} channels the network sees after patching; \
@@ -195,17 +167,11 @@ impl ModelConfig {
     /// Builds the model with fresh weights on `device`.
     pub fn init(&self, device: &Device) -> Result<DiffusionModel> {
         self.validate()?;
-        let net = match self.net()? {
-            NetConfig::UNet(u) => u.init(device)?,
-            NetConfig::UViT(v) => v.init(device)?,
-        };
         let factor = self.patching.channel_factor();
-        let (out, cond) = (
-            self.net()?.channels() / factor,
-            self.net()?.cond_channels() / factor,
-        );
+        let core = self.net.core();
+        let (out, cond) = (core.channels / factor, core.cond_channels / factor);
         Ok(DiffusionModel {
-            net,
+            net: self.net.init(device)?,
             patching: self
                 .patching
                 .init((out + cond).max(1), out.max(1), device)?,

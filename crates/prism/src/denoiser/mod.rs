@@ -94,19 +94,10 @@ mod tests {
     use burn::tensor::{Device, Int};
 
     fn small_unet(num_classes: usize, cond_channels: usize) -> UNetConfig {
-        UNetConfig {
-            channels: 1,
-            cond_channels,
-            base_channels: 8,
-            channel_mults: vec![1, 2],
-            res_blocks: 1,
-            attention_levels: vec![],
-            head_channels: 8,
-            norm_groups: 4,
-            dropout: vec![],
-            dropout_max_resolution: None,
-            num_classes,
-        }
+        let mut unet = UNetConfig::tiny(1);
+        unet.core.num_classes = num_classes;
+        unet.core.cond_channels = cond_channels;
+        unet
     }
 
     fn small_model(num_classes: usize, cond_channels: usize, device: &Device) -> DiffusionModel {

@@ -35,95 +35,72 @@ impl Path {
     }
 }
 
-struct Collect {
-    path: Path,
-    out: BTreeMap<String, HostTensor>,
+/// What to do with each float parameter, given its path (see [`visit_by_path`]).
+trait ParamVisit {
+    fn float<const D: usize>(&mut self, path: String, param: Tensor<D>);
 }
 
-impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
+/// Walks `module`, keeping track of each parameter's path for `visit`.
+fn visit_by_path<M: Module, V: ParamVisit>(module: &M, visit: V) -> V {
+    struct Walk<V> {
+        path: Path,
+        visit: V,
     }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
+    impl<V: ParamVisit> ModuleVisitor for Walk<V> {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.visit.float(self.path.joined(), param.val());
+        }
     }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let t = param.val();
-        let shape = t.dims().to_vec();
-        self.out.insert(
-            self.path.joined(),
-            HostTensor {
-                shape,
-                data: to_vec(t),
-            },
-        );
-    }
+    let mut walk = Walk {
+        path: Path::default(),
+        visit,
+    };
+    module.visit(&mut walk);
+    walk.visit
 }
 
 /// All float parameters of `module`, by path.
 pub fn host_params<M: Module>(module: &M) -> BTreeMap<String, HostTensor> {
-    let mut v = Collect {
-        path: Path::default(),
-        out: BTreeMap::new(),
-    };
-    module.visit(&mut v);
-    v.out
+    struct V(BTreeMap<String, HostTensor>);
+    impl ParamVisit for V {
+        fn float<const D: usize>(&mut self, path: String, t: Tensor<D>) {
+            let shape = t.dims().to_vec();
+            let data = to_vec(t);
+            self.0.insert(path, HostTensor { shape, data });
+        }
+    }
+    visit_by_path(module, V(BTreeMap::new())).0
 }
 
 /// The gradient of every float parameter that has one, by path, flattened.
 pub fn grads_by_name<M: Module>(module: &M, grads: &Gradients) -> BTreeMap<String, Tensor<1>> {
-    struct V<'a> {
-        path: Path,
-        grads: &'a Gradients,
-        out: BTreeMap<String, Tensor<1>>,
-    }
-    impl ModuleVisitor for V<'_> {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.enter(name);
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.exit();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = param.val().grad(self.grads) {
-                self.out.insert(self.path.joined(), g.reshape([-1]));
+    struct V<'a>(&'a Gradients, BTreeMap<String, Tensor<1>>);
+    impl ParamVisit for V<'_> {
+        fn float<const D: usize>(&mut self, path: String, t: Tensor<D>) {
+            if let Some(g) = t.grad(self.0) {
+                self.1.insert(path, g.reshape([-1]));
             }
         }
     }
-    let mut v = V {
-        path: Path::default(),
-        grads,
-        out: BTreeMap::new(),
-    };
-    module.visit(&mut v);
-    v.out
+    visit_by_path(module, V(grads, BTreeMap::new())).1
 }
 
 /// Every float parameter by path, flattened, detached from autodiff (on the inner device).
 pub fn grads_free_flat_params<M: Module>(module: &M) -> BTreeMap<String, Tensor<1>> {
-    struct V {
-        path: Path,
-        out: BTreeMap<String, Tensor<1>>,
-    }
-    impl ModuleVisitor for V {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.enter(name);
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.exit();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let t = param.val();
+    struct V(BTreeMap<String, Tensor<1>>);
+    impl ParamVisit for V {
+        fn float<const D: usize>(&mut self, path: String, t: Tensor<D>) {
             let t = if t.is_autodiff() { t.inner() } else { t };
-            self.out.insert(self.path.joined(), t.reshape([-1]));
+            self.0.insert(path, t.reshape([-1]));
         }
     }
-    let mut v = V {
-        path: Path::default(),
-        out: BTreeMap::new(),
-    };
-    module.visit(&mut v);
-    v.out
+    visit_by_path(module, V(BTreeMap::new())).0
 }
 
 /// Replaces every float parameter by `f(path, current) → new` (same shape, flattened).

@@ -7,8 +7,10 @@ mod condition;
 mod features;
 mod inception;
 pub mod layers;
+mod netconfig;
 mod patching;
 mod unet;
+mod ushape;
 mod uvit;
 
 pub use classifier::{CLASSIFIER_FORMAT, Classifier, ClassifierConfig};
@@ -19,9 +21,11 @@ pub use inception::{
     synthetic_uniform,
 };
 
+pub use netconfig::{Net, NetConfig, NetCore, NetKind};
 pub use patching::{Patching, PatchingConfig};
-pub use unet::{UNet, UNetConfig};
-pub use uvit::UViTConfig;
+pub use unet::{UNetConfig, UNetOwn};
+pub use ushape::UNet;
+pub use uvit::{UViTConfig, UViTOwn};
 
 #[cfg(test)]
 mod feature_tests;

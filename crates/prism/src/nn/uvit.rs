@@ -11,25 +11,18 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::unet::{Bottom, Spec, UNet, build, is_zero};
+use super::UNet;
+use super::netconfig::{Net, NetCore, NetKind};
+use super::ushape::{Bottom, Spec, build};
 use crate::{Error, Result};
 
-/// U-ViT hyper-parameters (`[model.uvit]`; `deny_unknown_fields` so a typo names the key).
+/// U-ViT hyper-parameters (`[model.uvit]`): the shared [`NetCore`] (its `channel_mults` are the
+/// convolutional levels, each ending with a 2× downsampling) and the transformer's keys.
+pub type UViTConfig = Net<UViTOwn>;
+
+/// The keys only a U-ViT has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UViTConfig {
-    /// Image channels out (and in, besides the spatial condition), after patching.
-    pub channels: usize,
-    /// Channels of a spatial condition concatenated to the input, after patching (see
-    /// [`crate::nn::UNetConfig::cond_channels`]).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub cond_channels: usize,
-    /// Width `C` of the first convolutional level; the noise embedding is `4C` wide.
-    pub base_channels: usize,
-    /// Width multiplier per convolutional level; each level ends with a 2× downsampling.
-    pub channel_mults: Vec<usize>,
-    /// Residual blocks per convolutional level on the way down (`+1` on the way up).
-    pub res_blocks: usize,
+pub struct UViTOwn {
     /// Token width of the transformer.
     pub transformer_channels: usize,
     /// Number of transformer blocks.
@@ -40,18 +33,9 @@ pub struct UViTConfig {
     /// MLP hidden width as a multiple of `transformer_channels`.
     #[serde(default = "default_mlp_ratio")]
     pub mlp_ratio: usize,
-    /// GroupNorm groups; must divide every convolutional width and `transformer_channels`.
-    #[serde(default = "default_norm_groups")]
-    pub norm_groups: usize,
     /// Dropout probability (residual blocks and transformer blocks).
     #[serde(default)]
     pub dropout: f64,
-    /// Apply dropout only to feature maps whose side is at most this (absent: everywhere).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dropout_max_resolution: Option<usize>,
-    /// Number of classes for conditioning (0: unconditional). Label `num_classes` is the null label.
-    #[serde(default)]
-    pub num_classes: usize,
 }
 
 fn default_head_channels() -> usize {
@@ -60,84 +44,57 @@ fn default_head_channels() -> usize {
 fn default_mlp_ratio() -> usize {
     4
 }
-fn default_norm_groups() -> usize {
-    32
-}
 
-impl UViTConfig {
-    /// Number of 2× downsamplings before the transformer: the side must be divisible by `2^depth`.
-    pub fn depth(&self) -> usize {
-        self.channel_mults.len()
+impl NetKind for UViTOwn {
+    const KEY: &'static str = "model.uvit";
+
+    /// The downsamplings before the transformer: one per convolutional level.
+    fn depth(&self, core: &NetCore) -> usize {
+        core.channel_mults.len()
     }
 
-    /// Checks every constraint `init` relies on; errors name the key.
-    pub fn validate(&self) -> Result<()> {
-        let err = |m: String| Err(Error::config(format!("model.uvit: {m}")));
-        if self.channels == 0 || self.base_channels == 0 || !self.base_channels.is_multiple_of(2) {
-            return err(format!(
-                "channels must be positive and base_channels positive and even, got {} and {}",
-                self.channels, self.base_channels
-            ));
-        }
-        if self.channel_mults.is_empty() || self.channel_mults.contains(&0) {
-            return err("channel_mults must be a non-empty list of positive integers".into());
-        }
-        if self.norm_groups == 0 || self.head_channels == 0 || self.mlp_ratio == 0 {
-            return err("norm_groups, head_channels and mlp_ratio must be positive".into());
+    fn validate(&self, core: &NetCore) -> Result<()> {
+        let err = |m: String| Err(Error::config(format!("{}: {m}", Self::KEY)));
+        if self.head_channels == 0 || self.mlp_ratio == 0 {
+            return err("head_channels and mlp_ratio must be positive".into());
         }
         if self.transformer_blocks == 0 {
             return err("transformer_blocks must be positive".into());
         }
-        let widths = self.channel_mults.iter().map(|m| m * self.base_channels);
-        for ch in widths.chain([self.transformer_channels]) {
-            if ch == 0 || !ch.is_multiple_of(self.norm_groups) {
-                return err(format!(
-                    "norm_groups = {} does not divide a width of {ch} channels",
-                    self.norm_groups
-                ));
-            }
-        }
-        if !self.transformer_channels.is_multiple_of(self.head_channels) {
+        let ch = self.transformer_channels;
+        if ch == 0 || !ch.is_multiple_of(core.norm_groups) {
             return err(format!(
-                "head_channels = {} does not divide transformer_channels = {}",
-                self.head_channels, self.transformer_channels
+                "norm_groups = {} does not divide transformer_channels = {ch}",
+                core.norm_groups
+            ));
+        }
+        if !ch.is_multiple_of(self.head_channels) {
+            return err(format!(
+                "head_channels = {} does not divide transformer_channels = {ch}",
+                self.head_channels
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return err(format!("dropout must lie in [0, 1), got {}", self.dropout));
         }
-        if self.dropout_max_resolution == Some(0) {
-            return err("dropout_max_resolution must be positive".into());
-        }
         Ok(())
     }
 
-    /// Builds the network with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> Result<UNet> {
-        self.validate()?;
-        let mut widths: Vec<usize> = self
-            .channel_mults
-            .iter()
-            .map(|m| m * self.base_channels)
-            .collect();
-        let mut res_blocks = vec![self.res_blocks; widths.len()];
+    fn build(&self, core: &NetCore, device: &Device) -> UNet {
+        let mut widths = core.widths();
+        let mut res_blocks = vec![core.res_blocks; widths.len()];
         // The transformer level: reached by the last downsampling, no residual blocks going down.
         widths.push(self.transformer_channels);
         res_blocks.push(0);
         let levels = widths.len();
-        Ok(build(
+        build(
             &Spec {
-                channels: self.channels,
-                cond_channels: self.cond_channels,
-                base_channels: self.base_channels,
+                core,
                 widths,
                 res_blocks,
                 attention_levels: &[],
                 head_channels: self.head_channels,
-                norm_groups: self.norm_groups,
                 dropout: vec![self.dropout; levels],
-                dropout_max_resolution: self.dropout_max_resolution,
-                num_classes: self.num_classes,
                 bottom: Bottom::Transformer {
                     width: self.transformer_channels,
                     blocks: self.transformer_blocks,
@@ -145,7 +102,27 @@ impl UViTConfig {
                 },
             },
             device,
-        ))
+        )
+    }
+}
+
+impl UViTConfig {
+    /// A tiny U-ViT for tests: `channels` in and out, one convolutional level of 8 channels, one
+    /// 16-wide transformer block with 8-channel heads, 4 groups; no dropout, classes or condition.
+    pub fn tiny(channels: usize) -> Self {
+        Net {
+            core: NetCore {
+                channel_mults: vec![1],
+                ..super::UNetConfig::tiny(channels).core
+            },
+            own: UViTOwn {
+                transformer_channels: 16,
+                transformer_blocks: 1,
+                head_channels: 8,
+                mlp_ratio: 2,
+                dropout: 0.0,
+            },
+        }
     }
 }
 
@@ -159,22 +136,15 @@ mod tests {
     use burn::tensor::{Int, Tensor};
     use rand::SeedableRng;
 
-    pub(crate) fn small() -> UViTConfig {
-        UViTConfig {
-            channels: 3,
-            cond_channels: 0,
-            base_channels: 8,
-            channel_mults: vec![1, 2],
-            res_blocks: 1,
-            transformer_channels: 32,
-            transformer_blocks: 2,
-            head_channels: 16,
-            mlp_ratio: 2,
-            norm_groups: 4,
-            dropout: 0.0,
-            dropout_max_resolution: None,
-            num_classes: 3,
-        }
+    /// Two convolutional levels, two 32-wide transformer blocks, 3 classes.
+    fn small() -> UViTConfig {
+        let mut c = UViTConfig::tiny(3);
+        c.core.channel_mults = vec![1, 2];
+        c.core.num_classes = 3;
+        c.own.transformer_channels = 32;
+        c.own.transformer_blocks = 2;
+        c.own.head_channels = 16;
+        c
     }
 
     #[test]
@@ -198,10 +168,8 @@ mod tests {
     #[test]
     fn trains_on_a_fixed_batch() {
         let device = Device::flex().autodiff();
-        let cfg = UViTConfig {
-            num_classes: 0,
-            ..small()
-        };
+        let mut cfg = small();
+        cfg.core.num_classes = 0;
         let mut net = cfg.init(&device).unwrap();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         let x = normal([4, 3, 8, 8], &mut rng, &device);
@@ -232,14 +200,11 @@ mod tests {
         let l = Tensor::<1>::from_floats([0.0], &device);
         // Levels at 16, 8; transformer at 4×4.
         for (threshold, active) in [(Some(4), true), (Some(2), false), (None, true)] {
-            let net = UViTConfig {
-                dropout: 0.5,
-                dropout_max_resolution: threshold,
-                num_classes: 0,
-                ..small()
-            }
-            .init(&device)
-            .unwrap();
+            let mut cfg = small();
+            cfg.own.dropout = 0.5;
+            cfg.core.dropout_max_resolution = threshold;
+            cfg.core.num_classes = 0;
+            let net = cfg.init(&device).unwrap();
             let a = to_vec(net.forward(x.clone(), l.clone(), &Condition::none()));
             let b = to_vec(net.forward(x.clone(), l.clone(), &Condition::none()));
             let differs = a.iter().zip(&b).any(|(p, q)| (p - q).abs() > 1e-6);
@@ -249,19 +214,14 @@ mod tests {
 
     #[test]
     fn bad_configs_name_the_key() {
-        let e = UViTConfig {
-            head_channels: 12,
-            ..small()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(e.to_string().contains("head_channels"), "{e}");
-        let e = UViTConfig {
-            transformer_blocks: 0,
-            ..small()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(e.to_string().contains("transformer_blocks"), "{e}");
+        let bad = |change: fn(&mut UViTOwn)| {
+            let mut c = small();
+            change(&mut c.own);
+            c.validate().unwrap_err().to_string()
+        };
+        let e = bad(|o| o.head_channels = 12);
+        assert!(e.contains("model.uvit: head_channels"), "{e}");
+        let e = bad(|o| o.transformer_blocks = 0);
+        assert!(e.contains("transformer_blocks"), "{e}");
     }
 }

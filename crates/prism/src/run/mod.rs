@@ -210,7 +210,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
     let data = cfg.data.load()?;
     let (train_set, _held_out) = data.split(cfg.data.held_out);
     let classes = cfg.model.num_classes();
-    let key = cfg.model.net()?.key();
+    let key = cfg.model.net.key();
     if classes > 0 && train_set.num_classes() == 0 {
         return Err(Error::config(format!(
             "{key}.num_classes = {classes} but the data at '{}' has no labels",
