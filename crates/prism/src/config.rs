@@ -133,6 +133,10 @@ pub struct TrainConfig {
     /// Checkpoint every this many steps (0: only at the end).
     #[serde(default)]
     pub checkpoint_every: u64,
+    /// Stop with an error after this many bad steps in a row (a non-finite loss or gradient
+    /// norm); each bad step is skipped without an update. At least 1.
+    #[serde(default = "default_max_bad_steps")]
+    pub max_bad_steps: u64,
 }
 
 impl TrainConfig {
@@ -156,6 +160,9 @@ fn default_ema() -> f64 {
 }
 fn default_log_every() -> u64 {
     50
+}
+fn default_max_bad_steps() -> u64 {
+    crate::train::DEFAULT_MAX_BAD_STEPS
 }
 
 /// Sampling defaults.
@@ -261,6 +268,11 @@ impl ExperimentConfig {
         }
         if t.grad_clip.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return Err(Error::config("train.grad_clip must be positive"));
+        }
+        if t.max_bad_steps == 0 {
+            return Err(Error::config(
+                "train.max_bad_steps must be at least 1 (the bad steps in a row that stop a run)",
+            ));
         }
         self.validate_process()?;
         if self.sample.steps == 0 || self.sample.num == 0 {

@@ -177,7 +177,7 @@ pub fn train_classifier(job: &ClassifierTraining) -> Result<ClassifierReport> {
         let loss = cross_entropy(s.module(&net).logits(batch.images), labels);
         let grads = loss.backward();
         let value = s.finite("the classifier loss", scalar(loss), "lower --lr")?;
-        s.update(&net, &grads);
+        s.update(&net, &grads)?;
         epoch_loss += value;
         epoch_steps += 1;
         if (step + 1).is_multiple_of(per_epoch) {
