@@ -83,6 +83,13 @@ impl ObjectiveConfig {
         if self.multiscale_min == 0 {
             return Err(Error::config("objective.multiscale_min must be positive"));
         }
+        if let Weighting::Sigmoid { bias } = self.weighting
+            && !bias.is_finite()
+        {
+            return Err(Error::config(format!(
+                "objective.weighting.bias must be a finite number, got {bias}"
+            )));
+        }
         Ok(())
     }
 
@@ -214,6 +221,16 @@ impl Default for SampleConfig {
     }
 }
 
+/// A classifier-free guidance weight must be a finite number, at least 0 (1: no guidance).
+pub fn check_guidance(key: &str, w: f64) -> Result<()> {
+    if !(w.is_finite() && w >= 0.0) {
+        return Err(Error::config(format!(
+            "{key} must be a finite number >= 0 (1: no guidance), got {w}"
+        )));
+    }
+    Ok(())
+}
+
 impl ExperimentConfig {
     /// Parses TOML; errors name the key (and `origin` when given).
     pub fn from_toml(text: &str, origin: Option<&Path>) -> Result<Self> {
@@ -249,11 +266,18 @@ impl ExperimentConfig {
         self.validate_stage()?;
         self.objective.validate()?;
         let t = &self.train;
-        if t.steps == 0 || t.batch_size == 0 || t.lr.is_nan() || t.lr <= 0.0 {
+        if t.steps == 0 || t.batch_size == 0 {
             return Err(Error::config(
-                "train.steps, train.batch_size and train.lr must be positive",
+                "train.steps and train.batch_size must be positive",
             ));
         }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return Err(Error::config(format!(
+                "train.lr must be a positive finite number, got {}",
+                t.lr
+            )));
+        }
+        t.adamw.validate("train.adamw")?;
         if !(0.0..1.0).contains(&t.ema_decay) {
             return Err(Error::config(format!(
                 "train.ema_decay must lie in [0, 1), got {}",
@@ -266,8 +290,12 @@ impl ExperimentConfig {
                 t.cond_drop_prob
             )));
         }
-        if t.grad_clip.is_some_and(|c| c.is_nan() || c <= 0.0) {
-            return Err(Error::config("train.grad_clip must be positive"));
+        if let Some(c) = t.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(Error::config(format!(
+                "train.grad_clip must be a positive finite number, got {c}"
+            )));
         }
         if t.max_bad_steps == 0 {
             return Err(Error::config(
@@ -280,6 +308,7 @@ impl ExperimentConfig {
                 "sample.steps and sample.num must be positive",
             ));
         }
+        check_guidance("sample.guidance", self.sample.guidance)?;
         Ok(())
     }
 

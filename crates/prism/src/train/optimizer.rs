@@ -54,6 +54,30 @@ impl Default for AdamWConfig {
     }
 }
 
+impl AdamWConfig {
+    /// Range checks: `β₁`, `β₂` in `[0, 1)`, `ε > 0`, weight decay `>= 0`, all finite; errors
+    /// name the key as `<key>.beta1` etc.
+    pub fn validate(&self, key: &str) -> crate::Result<()> {
+        let bad = |name: &str, want: &str, v: f64| {
+            Err(crate::Error::config(format!(
+                "{key}.{name} must be {want}, got {v}"
+            )))
+        };
+        for (name, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(name, "in [0, 1)", v);
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return bad("eps", "a positive finite number", self.eps);
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", "a finite number >= 0", self.weight_decay);
+        }
+        Ok(())
+    }
+}
+
 /// A module's gradients by parameter path and their global norm (before clipping): step 1 of
 /// an update, so that the norm can be checked before anything changes.
 #[derive(Debug)]
