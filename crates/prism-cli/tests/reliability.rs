@@ -1,6 +1,6 @@
 //! Nothing lost, nothing silent: arguments that used to panic or give silently wrong results are
 //! refused with a message (non-zero exit, no panic); a run directory is not overwritten by
-//! accident.
+//! accident; SIGTERM saves like Ctrl-C; half-written temporary files are cleaned up.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -190,6 +190,9 @@ fn train_does_not_overwrite_a_run_and_eval_needs_held_out_images() {
         r,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A killed write leaves a temporary file; the next start removes it.
+    let stale = run.join(".train_state.safetensors.tmp-4242");
+    std::fs::write(&stale, b"half a file").unwrap();
     let before = std::fs::read(run.join("model.safetensors")).unwrap();
 
     refused(
@@ -235,6 +238,12 @@ fn train_does_not_overwrite_a_run_and_eval_needs_held_out_images() {
         "3",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stale.exists(), "the stale temporary file is still there");
+    assert!(
+        stderr(&o).contains(".train_state.safetensors.tmp-4242"),
+        "{}",
+        stderr(&o)
+    );
     let o = prism(&[
         "train",
         "--quiet",
@@ -246,5 +255,43 @@ fn train_does_not_overwrite_a_run_and_eval_needs_held_out_images() {
         "--overwrite",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// SIGTERM (what `kill`, systemd and job schedulers send) saves and exits like Ctrl-C.
+#[test]
+fn sigterm_saves_like_ctrl_c() {
+    let dir = temp("sigterm");
+    let cfg = tiny_config(&dir, 100_000, 50);
+    let run = dir.join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args([
+            "train",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = run.join("metrics.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(start.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{e}");
+    assert!(e.contains("--resume") && !e.contains("panicked"), "{e}");
+    assert!(run.join("train_state.safetensors").exists());
+    assert!(run.join("model.safetensors").exists());
     std::fs::remove_dir_all(dir).ok();
 }

@@ -53,13 +53,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
     opts.progress = !a.quiet;
     opts.pictures = !a.no_pictures;
     let stop = opts.stop.clone();
+    // Ctrl-C (SIGINT), SIGTERM and SIGHUP (the `termination` feature of ctrlc) all stop after
+    // the current step and save; a second one exits at once with 130.
     ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
             std::process::exit(130); // second Ctrl-C: leave now
         }
-        eprintln!("\nstopping after this step and saving (Ctrl-C again to quit at once)…");
+        eprintln!(
+            "\nstopping after this step and saving (Ctrl-C or SIGTERM again to quit at once)…"
+        );
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the Ctrl-C and SIGTERM handler")?;
 
     eprintln!(
         "prism train: '{}' → {} ({} steps, batch {}, seed {})",

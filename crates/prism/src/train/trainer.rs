@@ -251,6 +251,13 @@ impl Trainer {
         let dir = self.cfg.run_dir.clone();
         if let Some(d) = &dir {
             std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+            // Half-written files of a killed run: the finished files beside them are intact.
+            for name in crate::fsutil::remove_stale_temporaries(d)? {
+                eprintln!(
+                    "removed '{name}', left in '{}' by an interrupted write",
+                    d.display()
+                );
+            }
         }
         let metrics_path = dir.as_ref().map(|d| d.join(METRICS_FILE));
         let mut step = 0;
