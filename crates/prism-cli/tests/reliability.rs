@@ -295,3 +295,40 @@ fn sigterm_saves_like_ctrl_c() {
     assert!(run.join("model.safetensors").exists());
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A negative number reaches the flag, whose check (or type) names it.
+#[test]
+fn negative_numbers_reach_their_flag() {
+    let m = shipped();
+    let dir = temp("negative");
+    let png = dir.join("x.png").display().to_string();
+    refused(
+        &[
+            "sample",
+            "--checkpoint",
+            &m,
+            "--num",
+            "1",
+            "--steps",
+            "1",
+            "--guidance",
+            "-1",
+            "--out",
+            &png,
+        ],
+        &["--guidance", "-1"],
+    );
+    refused(
+        &["sample", "--checkpoint", &m, "--num", "-2", "--out", &png],
+        &["--num", "-2"],
+    );
+    let cfg = root()
+        .join("configs/fashion-mnist.toml")
+        .display()
+        .to_string();
+    refused(
+        &["train", "--config", &cfg, "--steps", "-5"],
+        &["--steps", "-5"],
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
