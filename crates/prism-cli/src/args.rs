@@ -66,6 +66,9 @@ pub struct TrainArgs {
     /// Resume the run in this directory (its train_state.safetensors).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Start over in a run directory that already holds a run (its checkpoints are replaced).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Override train.steps.
     #[arg(long)]
     pub steps: Option<u64>,

@@ -3,10 +3,13 @@
 mod args;
 mod commands;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
-    let cli = args::Cli::parse();
+    // `--flag -1` gives the number -1 to the flag (which then checks its range) instead of an
+    // "unexpected argument '-1'" that hides which flag was meant.
+    let command = args::Cli::command().mut_subcommands(|s| s.allow_negative_numbers(true));
+    let cli = args::Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     if let Err(err) = commands::run(cli) {
         eprintln!("error: {err:#}");
         std::process::exit(match err.downcast_ref::<prism::Error>() {

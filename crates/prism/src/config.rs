@@ -83,6 +83,13 @@ impl ObjectiveConfig {
         if self.multiscale_min == 0 {
             return Err(Error::config("objective.multiscale_min must be positive"));
         }
+        if let Weighting::Sigmoid { bias } = self.weighting
+            && !bias.is_finite()
+        {
+            return Err(Error::config(format!(
+                "objective.weighting.bias must be a finite number, got {bias}"
+            )));
+        }
         Ok(())
     }
 
@@ -133,6 +140,10 @@ pub struct TrainConfig {
     /// Checkpoint every this many steps (0: only at the end).
     #[serde(default)]
     pub checkpoint_every: u64,
+    /// Stop with an error after this many bad steps in a row (a non-finite loss or gradient
+    /// norm); each bad step is skipped without an update. At least 1.
+    #[serde(default = "default_max_bad_steps")]
+    pub max_bad_steps: u64,
 }
 
 impl TrainConfig {
@@ -156,6 +167,9 @@ fn default_ema() -> f64 {
 }
 fn default_log_every() -> u64 {
     50
+}
+fn default_max_bad_steps() -> u64 {
+    crate::train::DEFAULT_MAX_BAD_STEPS
 }
 
 /// Sampling defaults.
@@ -207,6 +221,16 @@ impl Default for SampleConfig {
     }
 }
 
+/// A classifier-free guidance weight must be a finite number, at least 0 (1: no guidance).
+pub fn check_guidance(key: &str, w: f64) -> Result<()> {
+    if !(w.is_finite() && w >= 0.0) {
+        return Err(Error::config(format!(
+            "{key} must be a finite number >= 0 (1: no guidance), got {w}"
+        )));
+    }
+    Ok(())
+}
+
 impl ExperimentConfig {
     /// Parses TOML; errors name the key (and `origin` when given).
     pub fn from_toml(text: &str, origin: Option<&Path>) -> Result<Self> {
@@ -242,11 +266,18 @@ impl ExperimentConfig {
         self.validate_stage()?;
         self.objective.validate()?;
         let t = &self.train;
-        if t.steps == 0 || t.batch_size == 0 || t.lr.is_nan() || t.lr <= 0.0 {
+        if t.steps == 0 || t.batch_size == 0 {
             return Err(Error::config(
-                "train.steps, train.batch_size and train.lr must be positive",
+                "train.steps and train.batch_size must be positive",
             ));
         }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return Err(Error::config(format!(
+                "train.lr must be a positive finite number, got {}",
+                t.lr
+            )));
+        }
+        t.adamw.validate("train.adamw")?;
         if !(0.0..1.0).contains(&t.ema_decay) {
             return Err(Error::config(format!(
                 "train.ema_decay must lie in [0, 1), got {}",
@@ -259,8 +290,17 @@ impl ExperimentConfig {
                 t.cond_drop_prob
             )));
         }
-        if t.grad_clip.is_some_and(|c| c.is_nan() || c <= 0.0) {
-            return Err(Error::config("train.grad_clip must be positive"));
+        if let Some(c) = t.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(Error::config(format!(
+                "train.grad_clip must be a positive finite number, got {c}"
+            )));
+        }
+        if t.max_bad_steps == 0 {
+            return Err(Error::config(
+                "train.max_bad_steps must be at least 1 (the bad steps in a row that stop a run)",
+            ));
         }
         self.validate_process()?;
         if self.sample.steps == 0 || self.sample.num == 0 {
@@ -268,6 +308,7 @@ impl ExperimentConfig {
                 "sample.steps and sample.num must be positive",
             ));
         }
+        check_guidance("sample.guidance", self.sample.guidance)?;
         Ok(())
     }
 

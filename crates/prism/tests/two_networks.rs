@@ -121,7 +121,7 @@ fn run(dir: &Path, stop_after: Option<u64>, resume: bool) -> Outcome {
             + dm.forward(fake).powi_scalar(2).mean();
         let grads = d_loss.backward();
         let d_loss = s.finite("d_loss", scalar(d_loss), "lower the rates")?;
-        s.update(&d, &grads);
+        s.update(&d, &grads)?;
         // 2. The generator, through the updated discriminator: D(G(z)) → 1.
         let g_loss = s
             .module(&d)
@@ -131,7 +131,7 @@ fn run(dir: &Path, stop_after: Option<u64>, resume: bool) -> Outcome {
             .mean();
         let grads = g_loss.backward();
         let g_loss = s.finite("g_loss", scalar(g_loss), "lower the rates")?;
-        s.update(&g, &grads);
+        s.update(&g, &grads)?;
         Ok(Metrics::from([
             ("d_loss".to_string(), d_loss),
             ("g_loss".to_string(), g_loss),

@@ -24,6 +24,13 @@ fn data(path: &std::path::Path, size: usize, channels: usize, flip: bool) -> Dat
 }
 
 pub fn run(a: ClassifierArgs) -> Result<()> {
+    anyhow::ensure!(a.epochs > 0, "--epochs must be at least 1");
+    anyhow::ensure!(a.batch_size > 0, "--batch-size must be positive");
+    anyhow::ensure!(
+        a.lr.is_finite() && a.lr > 0.0,
+        "--lr must be a positive finite number, got {}",
+        a.lr
+    );
     let channels = a.channels;
     let train = data(&a.data, a.image_size, channels, true);
     let test = data(&a.test, a.image_size, channels, false);

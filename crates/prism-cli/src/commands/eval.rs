@@ -59,6 +59,11 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 pub fn run(a: EvalArgs) -> Result<()> {
     let requested: Option<SamplerKind> =
         a.sampling.sampler.as_deref().map(str::parse).transpose()?;
+    anyhow::ensure!(a.num > 0, "--num must be positive");
+    anyhow::ensure!(a.draws > 0, "--draws must be positive");
+    if let Some(g) = a.sampling.guidance {
+        prism::config::check_guidance("--guidance", g)?;
+    }
     let device = prism::default_device();
     let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
@@ -100,7 +105,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
         cfg.data.path = p;
     }
     let data = cfg.data.load()?;
+    let total = data.len();
     let (train_set, held_out) = data.split(cfg.data.held_out);
+    if held_out.is_empty() {
+        bail!(
+            "no held-out images to evaluate on: the model was trained with data.held_out = {} \
+             over {total} images; evaluation needs images the model has not seen",
+            cfg.data.held_out
+        );
+    }
     if metrics.contains(&"bpd") && !process.has_elbo() {
         bail!(
             "--metrics bpd: bits/dim is implemented for the Gaussian process only (there is no ELBO \
@@ -170,6 +183,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .collect();
     }
     if metrics.contains(&"bpd") {
+        let top = process.schedule().log_snr(0.0);
+        if !(a.logsnr_max.is_finite() && a.logsnr_max <= top) {
+            bail!(
+                "--logsnr-max {} must be a finite number at most the schedule's λ(0) = {top:.3}",
+                a.logsnr_max
+            );
+        }
         let opts = BpdOptions {
             images: n,
             draws: a.draws,

@@ -12,6 +12,15 @@ pub fn run(a: SampleArgs) -> Result<()> {
         a.sampling.sampler.as_deref().map(str::parse).transpose()?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.steps > 0, "--steps must be positive");
+    if let Some(g) = a.sampling.guidance {
+        prism::config::check_guidance("--guidance", g)?;
+    }
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
+    anyhow::ensure!(
+        ext.eq_ignore_ascii_case("png"),
+        "--out {}: prism sample writes PNG; give a file ending in .png",
+        a.out.display()
+    );
     let device = prism::default_device();
     let mut pipeline = match (&a.checkpoint, &a.pipeline) {
         (Some(path), _) => Pipeline::from_checkpoint(path, &device)

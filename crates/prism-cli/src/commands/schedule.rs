@@ -41,10 +41,18 @@ fn config(a: &ScheduleArgs) -> ScheduleConfig {
     }
 }
 
+/// The most points `prism schedule` prints.
+const MAX_POINTS: usize = 100_000;
+
 pub fn run(a: ScheduleArgs) -> Result<()> {
     anyhow::ensure!(
         a.points >= 2,
         "--points must be at least 2 (t runs from 0 to 1 inclusive)"
+    );
+    anyhow::ensure!(
+        a.points <= MAX_POINTS,
+        "--points {} is more than {MAX_POINTS}; a table that long is not useful",
+        a.points
     );
     let s = config(&a).build()?;
     let ts: Vec<f64> = (0..a.points)

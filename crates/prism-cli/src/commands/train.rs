@@ -25,22 +25,45 @@ pub fn run(a: TrainArgs) -> Result<()> {
         .unwrap_or("run")
         .to_string();
     let run_dir = match (&a.resume, &a.out) {
+        (Some(dir), Some(out)) if dir != out => anyhow::bail!(
+            "--resume {} and --out {} name different directories; a run resumes in its own \
+             directory (drop --out)",
+            dir.display(),
+            out.display()
+        ),
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
         (None, None) => PathBuf::from("runs").join(&stem),
     };
+    if a.resume.is_none() && !a.overwrite {
+        let existing: Vec<&str> = [prism::train::STATE_FILE, prism::run::MODEL_FILE]
+            .into_iter()
+            .filter(|f| run_dir.join(f).exists())
+            .collect();
+        anyhow::ensure!(
+            existing.is_empty(),
+            "'{}' already holds a run ({}); continue it with --resume {0}, start it over with \
+             --overwrite, or choose another --out",
+            run_dir.display(),
+            existing.join(", ")
+        );
+    }
     let mut opts = TrainOptions::new(&run_dir);
     opts.resume = a.resume.is_some();
     opts.progress = !a.quiet;
     opts.pictures = !a.no_pictures;
     let stop = opts.stop.clone();
+    // Ctrl-C (SIGINT), SIGTERM and SIGHUP (the `termination` feature of ctrlc) all stop after
+    // the current step and save; a second one exits at once with 130.
     ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
             std::process::exit(130); // second Ctrl-C: leave now
         }
-        eprintln!("\nstopping after this step and saving (Ctrl-C again to quit at once)…");
+        eprintln!(
+            "\nstopping after this step and saving (Ctrl-C or SIGTERM again to quit at once)…"
+        );
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the Ctrl-C and SIGTERM handler")?;
 
     eprintln!(
         "prism train: '{}' → {} ({} steps, batch {}, seed {})",

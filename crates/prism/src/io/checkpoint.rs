@@ -15,12 +15,19 @@ use crate::{Error, Result};
 /// The metadata key naming the file kind.
 pub const FORMAT_KEY: &str = "format";
 
-/// Writes `tensors` with `metadata` to `path` atomically.
+/// Writes `tensors` with `metadata` to `path` atomically; refuses (writing nothing) when a tensor
+/// holds a NaN or infinite value, naming it. [`load`] refuses such files too.
 pub fn save(
     path: &Path,
     tensors: &BTreeMap<String, HostTensor>,
     metadata: HashMap<String, String>,
 ) -> Result<()> {
+    if let Some(reason) = non_finite(tensors) {
+        return Err(Error::Checkpoint {
+            path: path.into(),
+            reason: format!("not written: {reason}"),
+        });
+    }
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
         .map(|(k, t)| {
@@ -126,9 +133,27 @@ pub fn load(path: &Path) -> Result<Loaded> {
             },
         );
     }
+    if let Some(reason) = non_finite(&tensors) {
+        return Err(bad(format!(
+            "{reason}; the weights are unusable (use an earlier checkpoint)"
+        )));
+    }
     Ok(Loaded {
         tensors,
         metadata: meta.metadata().clone().unwrap_or_default(),
+    })
+}
+
+/// The first tensor with a NaN or infinite value, as a message naming it, its first such
+/// value and how many there are; `None` if every value is finite.
+pub fn non_finite(tensors: &BTreeMap<String, HostTensor>) -> Option<String> {
+    tensors.iter().find_map(|(name, t)| {
+        let first = t.data.iter().position(|v| !v.is_finite())?;
+        let count = t.data.iter().filter(|v| !v.is_finite()).count();
+        Some(format!(
+            "tensor '{name}' has {count} non-finite value(s) (the first, at index {first}, is {})",
+            t.data[first]
+        ))
     })
 }
 

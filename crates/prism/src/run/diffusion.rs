@@ -84,7 +84,7 @@ impl Method for Diffusion<'_> {
             scalar(loss),
             "lower train.lr or set train.grad_clip",
         )?;
-        let grad_norm = s.update(&self.model, &grads);
+        let grad_norm = s.update(&self.model, &grads)?;
         Ok(Metrics::from([
             ("loss".to_string(), loss),
             ("grad_norm".to_string(), grad_norm),
@@ -117,6 +117,10 @@ impl Method for Diffusion<'_> {
             }
         }
         Ok(())
+    }
+
+    fn divergence_hint(&self) -> String {
+        "lower train.lr or set train.grad_clip (train.max_bad_steps sets how many bad steps in a row stop a run)".into()
     }
 
     fn begin(&mut self, _modules: &Modules, _step: u64) -> Result<()> {

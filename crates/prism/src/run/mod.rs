@@ -237,6 +237,7 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
     tc.stop_after = opts.stop_after;
     tc.metadata = HashMap::from([("config".to_string(), config_json(cfg))]);
     tc.throughput = Some(("images".into(), t.batch_size));
+    tc.max_bad_steps = t.max_bad_steps;
     let mut trainer = Trainer::new(tc);
     // Fresh weights from the seeded backend generator (overwritten by a resume).
     device.seed(init_seed(t.seed));

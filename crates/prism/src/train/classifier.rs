@@ -114,6 +114,9 @@ fn load_labelled(cfg: &DataConfig, what: &str, classes: usize) -> Result<Dataset
 /// Trains the classifier, writes it to `job.out` with its test accuracy in the metadata.
 pub fn train_classifier(job: &ClassifierTraining) -> Result<ClassifierReport> {
     job.config.validate()?;
+    if job.epochs == 0 {
+        return Err(Error::config("the classifier needs at least 1 epoch"));
+    }
     let classes = job.config.num_classes;
     let train = load_labelled(&job.train, "training", classes)?
         .split(job.train.held_out)
@@ -177,7 +180,7 @@ pub fn train_classifier(job: &ClassifierTraining) -> Result<ClassifierReport> {
         let loss = cross_entropy(s.module(&net).logits(batch.images), labels);
         let grads = loss.backward();
         let value = s.finite("the classifier loss", scalar(loss), "lower --lr")?;
-        s.update(&net, &grads);
+        s.update(&net, &grads)?;
         epoch_loss += value;
         epoch_steps += 1;
         if (step + 1).is_multiple_of(per_epoch) {

@@ -19,8 +19,8 @@ pub struct Step<'a> {
     pub(super) seed: u64,
     /// Whether a module was updated in this step.
     pub(super) updated: bool,
-    /// Whether [`Step::finite`] failed in this step.
-    pub(super) diverged: bool,
+    /// Why this step is bad (a non-finite loss or gradient norm), if it is.
+    pub(super) bad: Option<String>,
 }
 
 impl Step<'_> {
@@ -53,23 +53,42 @@ impl Step<'_> {
     /// Applies one AdamW update of the module from `grads` (the gradients of its parameters;
     /// others are ignored) with its learning rate at this step, then its EMA update. Returns
     /// the module's gradient norm before clipping.
-    pub fn update<M: Module + 'static>(&mut self, h: &Handle<M>, grads: &Gradients) -> f64 {
-        self.updated = true;
-        self.modules.update(h, grads, self.index)
+    ///
+    /// The norm is checked first: if it is not finite, nothing is changed, the step is marked
+    /// bad (the trainer skips it, see [`Step::finite`]) and the error says so.
+    pub fn update<M: Module + 'static>(&mut self, h: &Handle<M>, grads: &Gradients) -> Result<f64> {
+        match self.modules.update(h, grads, self.index) {
+            Ok(norm) => {
+                self.updated = true;
+                Ok(norm)
+            }
+            Err(norm) => {
+                let what = format!("the gradient norm of '{}'", self.modules.name(h));
+                Err(self.mark_bad(&what, norm, "the update was not applied"))
+            }
+        }
     }
 
-    /// `value` if it is finite; otherwise an error saying `what` became `value` at this step,
-    /// with `hint`. If no module was updated yet in this step, the trainer then saves the state
-    /// of the end of the previous step and says so.
+    /// `value` if it is finite; otherwise the step is marked bad and the error says `what`
+    /// became `value` at this step, with `hint`. Return the error (`?`) before any update: the
+    /// trainer then skips the step (no update, no metrics but a `bad_steps` count), and stops
+    /// with an error after `max_bad_steps` bad steps in a row, without writing a checkpoint.
     pub fn finite(&mut self, what: &str, value: f64, hint: &str) -> Result<f64> {
         if value.is_finite() {
             return Ok(value);
         }
-        self.diverged = true;
-        Err(Error::invalid(format!(
-            "{what} became {value} at step {} ({hint})",
-            self.index + 1
-        )))
+        Err(self.mark_bad(what, value, hint))
+    }
+
+    /// Whether this step has been marked bad.
+    pub fn is_bad(&self) -> bool {
+        self.bad.is_some()
+    }
+
+    fn mark_bad(&mut self, what: &str, value: f64, hint: &str) -> Error {
+        let why = format!("{what} became {value} at step {} ({hint})", self.index + 1);
+        self.bad = Some(why.clone());
+        Error::invalid(why)
     }
 }
 

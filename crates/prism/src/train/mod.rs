@@ -25,10 +25,11 @@ pub use context::Step;
 pub use ema::{ema_decay, ema_update};
 pub use metrics::{MetricsLine, read_metrics};
 pub use modules::{Handle, ModuleSpec, Modules};
-pub use optimizer::{AdamW, AdamWConfig};
+pub use optimizer::{AdamW, AdamWConfig, NamedGrads};
 pub use schedule::LrSchedule;
 pub use trainer::{
-    METRICS_FILE, Method, Metrics, Outcome, STATE_FILE, STATE_FORMAT, Trainer, TrainerConfig,
+    DEFAULT_MAX_BAD_STEPS, METRICS_FILE, Method, Metrics, Outcome, STATE_FILE, STATE_FORMAT,
+    Trainer, TrainerConfig,
 };
 
 /// The generator for step `step` of a run seeded with `seed` (SplitMix-style mixing).

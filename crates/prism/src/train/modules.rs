@@ -14,6 +14,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::Gradients;
 
+use super::optimizer::NamedGrads;
 use super::{AdamW, AdamWConfig, LrSchedule, ema_decay, ema_update};
 use crate::io::{HostTensor, Loaded, grads_free_flat_params, host_params, load_into};
 use crate::{Error, Result};
@@ -230,25 +231,31 @@ impl Modules {
     }
 
     /// One AdamW update of a module from `grads` with its learning rate at `step`, then its EMA
-    /// update with decay `ema_decay(d, step)`; returns the gradient norm before clipping.
+    /// update with decay `ema_decay(d, step)`; returns the gradient norm before clipping. A
+    /// non-finite gradient norm changes nothing and is returned as the error.
     pub(super) fn update<M: Module + 'static>(
         &mut self,
         h: &Handle<M>,
         grads: &Gradients,
         step: u64,
-    ) -> f64 {
+    ) -> std::result::Result<f64, f64> {
         let slot = self.typed_mut(h);
         let lr = slot.spec.lr.at(step);
+        let named = NamedGrads::new(slot.module(), grads);
+        let norm = named.norm;
+        if !norm.is_finite() {
+            return Err(norm);
+        }
         let module = slot
             .module
             .take()
             .expect("a module is present between updates");
-        let (module, norm) = slot.opt.update(module, grads, lr, slot.spec.grad_clip);
+        let module = slot.opt.apply(module, named, lr, slot.spec.grad_clip);
         if let (Some(ema), Some(d)) = (slot.ema.take(), slot.spec.ema_decay) {
             slot.ema = Some(ema_update(ema, &module, ema_decay(d, step)));
         }
         slot.module = Some(module);
-        norm
+        Ok(norm)
     }
 
     /// Every module's tensors and metadata for a training-state file.

@@ -54,6 +54,52 @@ impl Default for AdamWConfig {
     }
 }
 
+impl AdamWConfig {
+    /// Range checks: `β₁`, `β₂` in `[0, 1)`, `ε > 0`, weight decay `>= 0`, all finite; errors
+    /// name the key as `<key>.beta1` etc.
+    pub fn validate(&self, key: &str) -> crate::Result<()> {
+        let bad = |name: &str, want: &str, v: f64| {
+            Err(crate::Error::config(format!(
+                "{key}.{name} must be {want}, got {v}"
+            )))
+        };
+        for (name, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(name, "in [0, 1)", v);
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return bad("eps", "a positive finite number", self.eps);
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", "a finite number >= 0", self.weight_decay);
+        }
+        Ok(())
+    }
+}
+
+/// A module's gradients by parameter path and their global norm (before clipping): step 1 of
+/// an update, so that the norm can be checked before anything changes.
+#[derive(Debug)]
+pub struct NamedGrads {
+    grads: BTreeMap<String, Tensor<1>>,
+    /// The global gradient norm `‖g‖` over all parameters.
+    pub norm: f64,
+}
+
+impl NamedGrads {
+    /// The gradients of `model`'s parameters in `grads` and their global norm.
+    pub fn new<M: Module>(model: &M, grads: &Gradients) -> Self {
+        let grads = grads_by_name(model, grads);
+        let sq = grads
+            .values()
+            .map(|g| g.clone().powi_scalar(2).sum())
+            .reduce(|a, b| a + b);
+        let norm = sq.map_or(0.0, |s| scalar(s).sqrt());
+        Self { grads, norm }
+    }
+}
+
 /// The optimiser and its state.
 #[derive(Debug)]
 pub struct AdamW {
@@ -86,13 +132,21 @@ impl AdamW {
         lr: f64,
         clip: Option<f64>,
     ) -> (M, f64) {
-        // 1. The gradients by name and their global norm.
-        let mut grads = grads_by_name(&model, grads);
-        let sq = grads
-            .values()
-            .map(|g| g.clone().powi_scalar(2).sum())
-            .reduce(|a, b| a + b);
-        let norm = sq.map_or(0.0, |s| scalar(s).sqrt());
+        let named = NamedGrads::new(&model, grads);
+        let norm = named.norm;
+        (self.apply(model, named, lr, clip), norm)
+    }
+
+    /// Applies one update to `model` from gradients prepared by [`NamedGrads::new`] (whose
+    /// norm the caller may check first); exactly what [`AdamW::update`] does.
+    pub fn apply<M: Module>(
+        &mut self,
+        model: M,
+        grads: NamedGrads,
+        lr: f64,
+        clip: Option<f64>,
+    ) -> M {
+        let NamedGrads { mut grads, norm } = grads;
         let scale = match clip {
             Some(c) if norm > c && norm > 0.0 => c / norm,
             _ => 1.0,
@@ -104,7 +158,7 @@ impl AdamW {
         let (bc1, bc2) = (1.0 - b1.powi(k), 1.0 - b2.powi(k));
         let (eps, wd) = (self.cfg.eps, self.cfg.weight_decay);
         let moments = &mut self.moments;
-        let model = map_params(model, |name, theta| {
+        map_params(model, |name, theta| {
             let Some(g) = grads.remove(name) else {
                 return theta;
             };
@@ -124,8 +178,7 @@ impl AdamW {
             };
             moments.insert(name.to_string(), (m, v));
             theta - update * lr
-        });
-        (model, norm)
+        })
     }
 
     /// The state as host tensors keyed by module and parameter path:

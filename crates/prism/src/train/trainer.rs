@@ -59,6 +59,12 @@ pub trait Method {
         Ok(())
     }
 
+    /// What to change when steps keep going bad (non-finite losses or gradients): the end of
+    /// the error with which the trainer stops after `max_bad_steps` bad steps in a row.
+    fn divergence_hint(&self) -> String {
+        "lower the learning rate or clip the gradients".into()
+    }
+
     /// Called after each step's logging and checkpoint, with the progress bar hidden; `done`
     /// is true after the last step of this call.
     fn after_step(&mut self, _modules: &Modules, _step: u64, _done: bool) -> Result<()> {
@@ -99,7 +105,13 @@ pub struct TrainerConfig {
     pub throughput: Option<(String, usize)>,
     /// The metrics shown on the progress bar.
     pub bar_metrics: Vec<String>,
+    /// Stop with an error after this many bad steps in a row (a non-finite loss or gradient
+    /// norm; see [`Step::finite`]); each bad step is skipped. At least 1.
+    pub max_bad_steps: u64,
 }
+
+/// The default of [`TrainerConfig::max_bad_steps`].
+pub const DEFAULT_MAX_BAD_STEPS: u64 = 5;
 
 impl TrainerConfig {
     /// `steps` steps seeded with `seed`: a log line every 50 steps, state only at the end, no
@@ -118,6 +130,7 @@ impl TrainerConfig {
             metadata: HashMap::new(),
             throughput: None,
             bar_metrics: vec!["loss".into()],
+            max_bad_steps: DEFAULT_MAX_BAD_STEPS,
         }
     }
 }
@@ -133,6 +146,8 @@ pub struct Outcome {
     pub last: Metrics,
     /// Wall time of this call.
     pub seconds: f64,
+    /// Bad steps (non-finite loss or gradient norm) skipped in this call.
+    pub bad_steps: u64,
 }
 
 /// A set of named modules and how to run them. See the module docs.
@@ -225,10 +240,24 @@ impl Trainer {
     /// Runs (or, with [`TrainerConfig::resume`], continues) the job: steps until `steps` (or
     /// `stop_after`, or the stop flag), a metrics line every `log_every` steps, the training
     /// state every `checkpoint_every` steps and at the end.
+    ///
+    /// A bad step (the method marked it with [`Step::finite`] or a non-finite gradient norm in
+    /// [`Step::update`]) is skipped: its metrics are dropped, the log line counts it as
+    /// `bad_steps`, a warning goes to stderr, and no periodic checkpoint is written until a good
+    /// step follows (the state before a bad step is suspect). After `max_bad_steps` bad steps
+    /// in a row the run stops with an error and writes nothing, so the last periodic
+    /// checkpoint stays as it was.
     pub fn run(&mut self, method: &mut dyn Method) -> Result<Outcome> {
         let dir = self.cfg.run_dir.clone();
         if let Some(d) = &dir {
             std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+            // Half-written files of a killed run: the finished files beside them are intact.
+            for name in crate::fsutil::remove_stale_temporaries(d)? {
+                eprintln!(
+                    "removed '{name}', left in '{}' by an interrupted write",
+                    d.display()
+                );
+            }
         }
         let metrics_path = dir.as_ref().map(|d| d.join(METRICS_FILE));
         let mut step = 0;
@@ -264,6 +293,8 @@ impl Trainer {
         let mut window = Window::new();
         let mut last = Metrics::new();
         let mut interrupted = false;
+        let (mut bad_in_row, mut bad_in_window, mut bad_total) = (0u64, 0u64, 0u64);
+        let mut last_saved: Option<u64> = None;
         while step < end {
             if c.stop.load(Ordering::SeqCst) {
                 interrupted = true;
@@ -274,24 +305,52 @@ impl Trainer {
                 index: step,
                 seed: c.seed,
                 updated: false,
-                diverged: false,
+                bad: None,
             };
             let result = method.step(&mut ctx);
-            let (updated, diverged) = (ctx.updated, ctx.diverged);
-            let metrics = match (result, diverged, &dir) {
-                (Ok(m), _, _) => m,
-                (Err(e), true, Some(d)) if !updated => {
-                    self.save(d, step, method)?;
-                    return Err(Error::invalid(format!(
-                        "{e}; the last good state is saved in '{}'",
-                        d.display()
-                    )));
+            let metrics = match (result, ctx.bad.take()) {
+                (_, Some(why)) => {
+                    bad_in_row += 1;
+                    bad_in_window += 1;
+                    bad_total += 1;
+                    if bad_in_row >= c.max_bad_steps.max(1) {
+                        bar.finish_and_clear();
+                        let kept = match (&dir, last_saved) {
+                            (Some(d), Some(s)) => format!(
+                                "; nothing was saved after step {s}: the checkpoint in '{}' is kept",
+                                d.display()
+                            ),
+                            (Some(d), None) if self.cfg.resume => format!(
+                                "; nothing was saved: the checkpoint in '{}' is kept",
+                                d.display()
+                            ),
+                            _ => "; nothing was saved".to_string(),
+                        };
+                        return Err(Error::invalid(format!(
+                            "training diverged: {bad_in_row} bad steps in a row, the last at step {}: {why}; {}{kept}",
+                            step + 1,
+                            method.divergence_hint(),
+                        )));
+                    }
+                    bar.suspend(|| {
+                        eprintln!(
+                            "warning: step {} skipped ({bad_in_row} in a row): {why}",
+                            step + 1
+                        )
+                    });
+                    None
                 }
-                (Err(e), _, _) => return Err(e),
+                (Ok(m), None) => {
+                    bad_in_row = 0;
+                    Some(m)
+                }
+                (Err(e), None) => return Err(e),
             };
             let lrs: Vec<(String, f64)> = self.modules.lrs(step).collect();
             step += 1;
-            window.add(metrics);
+            if let Some(m) = metrics {
+                window.add(m);
+            }
 
             bar.set_position(step);
             let means = window.means();
@@ -303,6 +362,9 @@ impl Trainer {
             if let Some((name, n)) = &c.throughput {
                 msg.push(format!("{:.1} {name}/s", window.per_s(*n)));
             }
+            if bad_total > 0 {
+                msg.push(format!("{bad_total} bad steps skipped"));
+            }
             bar.set_message(msg.join(" "));
             let done = step == end;
             if step % c.log_every.max(1) == 0 || done {
@@ -310,6 +372,9 @@ impl Trainer {
                 values.extend(lrs);
                 if let Some((name, n)) = &c.throughput {
                     values.insert(format!("{name}_per_s"), window.per_s(*n));
+                }
+                if bad_in_window > 0 {
+                    values.insert("bad_steps".to_string(), bad_in_window as f64);
                 }
                 if let Some(p) = &metrics_path {
                     let line = MetricsLine {
@@ -321,13 +386,16 @@ impl Trainer {
                 }
                 last = values;
                 window = Window::new();
+                bad_in_window = 0;
             }
             if let Some(d) = &dir
                 && !done
                 && c.checkpoint_every > 0
                 && step % c.checkpoint_every == 0
+                && bad_in_row == 0
             {
                 self.save(d, step, method)?;
+                last_saved = Some(step);
             }
             let modules = &self.modules;
             bar.suspend(|| method.after_step(modules, step, done))?;
@@ -341,6 +409,7 @@ impl Trainer {
             interrupted,
             last,
             seconds: started.elapsed().as_secs_f64(),
+            bad_steps: bad_total,
         })
     }
 }
