@@ -3,58 +3,11 @@
 //! Over 400 lines on purpose: one file is one test binary, and every test here spawns the same
 //! `prism` build through the helpers at the top; splitting it would only add link time.
 
-use std::ffi::OsStr;
-use std::process::{Command, Output};
+mod common;
 
-fn prism<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prism"))
-        .args(args)
-        .output()
-        .expect("prism runs")
-}
+use std::process::Output;
 
-/// Runs `prism` with the words of `line`, each `{}` replaced by the next of `args` (paths, which
-/// may hold spaces).
-fn cli(line: &str, args: &[&dyn AsRef<OsStr>]) -> Output {
-    let mut args = args.iter();
-    let words: Vec<&OsStr> = line
-        .split_whitespace()
-        .map(|w| match w {
-            "{}" => args.next().expect("an argument per {}").as_ref(),
-            w => OsStr::new(w),
-        })
-        .collect();
-    assert!(
-        args.next().is_none(),
-        "more arguments than {{}} in {line:?}"
-    );
-    prism(&words)
-}
-
-/// Asserts that `o` failed cleanly (exit code 1, no panic) with `needle` in its message.
-fn fails_with(o: &Output, needle: &str) {
-    let e = stderr(o);
-    assert!(
-        o.status.code() == Some(1) && e.contains(needle) && !e.contains("panicked"),
-        "{e}"
-    );
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh temporary directory for one test.
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("prism-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{cli, fails_with, root, stderr, temp_dir, tiny_config, train_until_signal};
 
 #[test]
 fn schedule_csv_has_header_and_inclusive_range() {
@@ -155,68 +108,13 @@ fn forward_strip_is_written() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// A tiny config on the bundled data, for tests that really train.
-fn tiny_config(dir: &std::path::Path, steps: u64) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(root().join("configs/fashion-mnist-cond.toml"))
-        .unwrap()
-        .replace(
-            "path = \"data/fashion-mnist/",
-            &format!(
-                "limit = 300\npath = \"{}/data/fashion-mnist/",
-                root().display()
-            ),
-        )
-        .replace("image_size = 32", "image_size = 16")
-        .replace("fit = \"pad\"", "fit = \"resize\"")
-        .replace("held_out = 1000", "held_out = 50")
-        .replace("base_channels = 32", "base_channels = 16")
-        .replace("channel_mults = [1, 2, 2]", "channel_mults = [1, 2]")
-        .replace("attention_levels = [2]", "attention_levels = [1]")
-        .replace("head_channels = 32", "head_channels = 16")
-        .replace("norm_groups = 8", "norm_groups = 4")
-        .replace("steps = 800", &format!("steps = {steps}"))
-        .replace("batch_size = 32", "batch_size = 4")
-        .replace("log_every = 25", "log_every = 1")
-        .replace("num = 50", "num = 4")
-        .replace("steps = 25", "steps = 2");
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// Ctrl-C (SIGINT) stops after the current step, saves, exits with 130; `--resume` then finishes.
 #[test]
 fn ctrl_c_saves_and_resume_finishes() {
     let dir = temp_dir("ctrlc");
-    let cfg = tiny_config(&dir, 100_000);
+    let cfg = tiny_config(&dir, 100_000, 50);
     let run = dir.join("run");
-    let child = Command::new(env!("CARGO_BIN_EXE_prism"))
-        .args([
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let metrics = run.join("metrics.jsonl");
-    let start = std::time::Instant::now();
-    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(start.elapsed().as_secs() < 120, "training did not start");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let e = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{e}");
-    assert!(e.contains("--resume") && !e.contains("panicked"), "{e}");
+    train_until_signal(&cfg, &run, "INT");
     let state = run.join("train_state.safetensors");
     let st = safetensors::SafeTensors::read_metadata(&std::fs::read(&state).unwrap())
         .unwrap()
@@ -324,7 +222,7 @@ fn eval_feature_metrics_need_a_feature_network() {
 #[test]
 fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
     let dir = temp_dir("blur");
-    let gaussian = tiny_config(&dir, 2);
+    let gaussian = tiny_config(&dir, 2, 50);
     let text = std::fs::read_to_string(&gaussian)
         .unwrap()
         .replace(
@@ -398,7 +296,7 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
 #[test]
 fn bench_reports_steps_and_memory_and_training_can_skip_pictures() {
     let dir = temp_dir("bench");
-    let config = tiny_config(&dir, 2);
+    let config = tiny_config(&dir, 2, 50);
     let o = cli(
         "bench --config {} --batch 2 --train-steps 2 --sample-steps 2",
         &[&config],

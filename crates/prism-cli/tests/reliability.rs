@@ -2,30 +2,9 @@
 //! refused with a message (non-zero exit, no panic); a run directory is not overwritten by
 //! accident; SIGTERM saves like Ctrl-C; half-written temporary files are cleaned up.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn prism(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prism"))
-        .args(args)
-        .output()
-        .expect("prism runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("prism-reliab-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{cli, prism, root, stderr, temp_dir as temp, tiny_config, train_until_signal};
 
 /// Fails with a message containing every one of `needles`, exit code 1 or 2, no panic.
 fn refused(args: &[&str], needles: &[&str]) {
@@ -40,35 +19,6 @@ fn refused(args: &[&str], needles: &[&str]) {
     for n in needles {
         assert!(e.contains(n), "{args:?}: no '{n}' in: {e}");
     }
-}
-
-/// The tiny Fashion-MNIST config of cli.rs, with `held_out` images held out.
-fn tiny_config(dir: &Path, steps: u64, held_out: usize) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("configs/fashion-mnist-cond.toml"))
-        .unwrap()
-        .replace(
-            "path = \"data/fashion-mnist/",
-            &format!(
-                "limit = 300\npath = \"{}/data/fashion-mnist/",
-                root().display()
-            ),
-        )
-        .replace("image_size = 32", "image_size = 16")
-        .replace("fit = \"pad\"", "fit = \"resize\"")
-        .replace("held_out = 1000", &format!("held_out = {held_out}"))
-        .replace("base_channels = 32", "base_channels = 16")
-        .replace("channel_mults = [1, 2, 2]", "channel_mults = [1, 2]")
-        .replace("attention_levels = [2]", "attention_levels = [1]")
-        .replace("head_channels = 32", "head_channels = 16")
-        .replace("norm_groups = 8", "norm_groups = 4")
-        .replace("steps = 800", &format!("steps = {steps}"))
-        .replace("batch_size = 32", "batch_size = 4")
-        .replace("log_every = 25", "log_every = 1")
-        .replace("num = 50", "num = 4")
-        .replace("steps = 25", "steps = 2");
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn shipped() -> String {
@@ -108,44 +58,33 @@ fn eval_refuses_empty_or_non_finite_settings() {
     );
 }
 
+/// `prism sample --checkpoint M --num 1 --steps 1 --out OUT` followed by `extra`.
+fn one_sample<'a>(m: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "sample",
+        "--checkpoint",
+        m,
+        "--num",
+        "1",
+        "--steps",
+        "1",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn sample_refuses_bad_guidance_and_non_png_output() {
     let m = shipped();
     let dir = temp("sample");
     let png = dir.join("x.png").display().to_string();
     for g in ["nan", "inf"] {
-        refused(
-            &[
-                "sample",
-                "--checkpoint",
-                &m,
-                "--num",
-                "1",
-                "--steps",
-                "1",
-                "--guidance",
-                g,
-                "--out",
-                &png,
-            ],
-            &["--guidance"],
-        );
+        refused(&one_sample(&m, &png, &["--guidance", g]), &["--guidance"]);
     }
     let jpg = dir.join("x.jpg").display().to_string();
-    refused(
-        &[
-            "sample",
-            "--checkpoint",
-            &m,
-            "--num",
-            "1",
-            "--steps",
-            "1",
-            "--out",
-            &jpg,
-        ],
-        &["x.jpg", "PNG"],
-    );
+    refused(&one_sample(&m, &jpg, &[]), &["x.jpg", "PNG"]);
     assert!(!dir.join("x.jpg").exists() && !dir.join("x.png").exists());
     std::fs::remove_dir_all(dir).ok();
 }
@@ -180,15 +119,10 @@ fn train_does_not_overwrite_a_run_and_eval_needs_held_out_images() {
     let cfg = cfg.to_str().unwrap();
     let run = dir.join("run");
     let r = run.to_str().unwrap();
-    let o = prism(&[
-        "train",
-        "--quiet",
-        "--no-pictures",
-        "--config",
-        cfg,
-        "--out",
-        r,
-    ]);
+    let o = cli(
+        "train --quiet --no-pictures --config {} --out {}",
+        &[&cfg, &r],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     // A killed write leaves a temporary file; the next start removes it.
     let stale = run.join(".train_state.safetensors.tmp-4242");
@@ -244,16 +178,10 @@ fn train_does_not_overwrite_a_run_and_eval_needs_held_out_images() {
         "{}",
         stderr(&o)
     );
-    let o = prism(&[
-        "train",
-        "--quiet",
-        "--no-pictures",
-        "--config",
-        cfg,
-        "--out",
-        r,
-        "--overwrite",
-    ]);
+    let o = cli(
+        "train --quiet --no-pictures --config {} --out {} --overwrite",
+        &[&cfg, &r],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::remove_dir_all(dir).ok();
 }
@@ -264,33 +192,7 @@ fn sigterm_saves_like_ctrl_c() {
     let dir = temp("sigterm");
     let cfg = tiny_config(&dir, 100_000, 50);
     let run = dir.join("run");
-    let child = Command::new(env!("CARGO_BIN_EXE_prism"))
-        .args([
-            "train",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let metrics = run.join("metrics.jsonl");
-    let start = std::time::Instant::now();
-    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(start.elapsed().as_secs() < 120, "training did not start");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    let e = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{e}");
-    assert!(e.contains("--resume") && !e.contains("panicked"), "{e}");
+    train_until_signal(&cfg, &run, "TERM");
     assert!(run.join("train_state.safetensors").exists());
     assert!(run.join("model.safetensors").exists());
     std::fs::remove_dir_all(dir).ok();
@@ -303,19 +205,7 @@ fn negative_numbers_reach_their_flag() {
     let dir = temp("negative");
     let png = dir.join("x.png").display().to_string();
     refused(
-        &[
-            "sample",
-            "--checkpoint",
-            &m,
-            "--num",
-            "1",
-            "--steps",
-            "1",
-            "--guidance",
-            "-1",
-            "--out",
-            &png,
-        ],
+        &one_sample(&m, &png, &["--guidance", "-1"]),
         &["--guidance", "-1"],
     );
     refused(

@@ -30,6 +30,16 @@ fn run(cfg: &ExperimentConfig, dir: &Path, pictures: bool) {
     train(cfg, &o).unwrap();
 }
 
+/// Writes a pipeline file with one `[[stage]]` per checkpoint.
+fn pipeline_file(path: &Path, checkpoints: &[&Path]) -> std::path::PathBuf {
+    let text: String = checkpoints
+        .iter()
+        .map(|c| format!("[[stage]]\ncheckpoint = {:?}\n", c.display().to_string()))
+        .collect();
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
 #[test]
 fn base_and_super_resolution_stage_sample_as_a_pipeline() {
     let device = prism::default_device();
@@ -66,17 +76,11 @@ fn base_and_super_resolution_stage_sample_as_a_pipeline() {
     assert!(a.iter().all(|v| v.is_finite()));
 
     // The same cascade from a pipeline file.
-    let file = root.join("cascade.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[[stage]]\ncheckpoint = {:?}\n[[stage]]\ncheckpoint = {:?}\n",
-            base_model.display().to_string(),
-            sr_model.display().to_string()
-        ),
+    let from_file = Pipeline::from_file(
+        &pipeline_file(&root.join("cascade.toml"), &[&base_model, &sr_model]),
+        &device,
     )
     .unwrap();
-    let from_file = Pipeline::from_file(&file, &device).unwrap();
     let b = from_file
         .generate(3, &none, 5, &device, &mut |_, _| {}, &mut |_, _| {})
         .unwrap();

@@ -3,7 +3,6 @@
 //! says what to change, and the last checkpoint is left as it was. No checkpoint is ever written
 //! or read with non-finite weights.
 
-#[allow(dead_code)] // only some helpers are used here
 mod common;
 
 use std::collections::BTreeMap;

@@ -10,7 +10,7 @@ use prism::eval::{
 };
 use prism::nn::{FeatureNet, load_feature_net};
 use prism::run::load_model;
-use prism::sample::{Generate, SamplerKind};
+use prism::sample::Generate;
 use prism::schedule::LogSnrSchedule;
 use rand::SeedableRng;
 use serde_json::json;
@@ -57,13 +57,9 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
-    let requested: Option<SamplerKind> =
-        a.sampling.sampler.as_deref().map(str::parse).transpose()?;
+    let requested = super::requested_sampler(&a.sampling)?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.draws > 0, "--draws must be positive");
-    if let Some(g) = a.sampling.guidance {
-        prism::config::check_guidance("--guidance", g)?;
-    }
     let device = prism::default_device();
     let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;

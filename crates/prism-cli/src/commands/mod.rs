@@ -51,3 +51,13 @@ pub fn generate_with_progress(
     bar.finish_and_clear();
     Ok(images)
 }
+
+/// The sampler `--sampler` names (none: the model config's), after checking `--guidance`.
+pub fn requested_sampler(
+    s: &crate::args::SamplingArgs,
+) -> Result<Option<prism::sample::SamplerKind>> {
+    if let Some(g) = s.guidance {
+        prism::config::check_guidance("--guidance", g)?;
+    }
+    Ok(s.sampler.as_deref().map(str::parse).transpose()?)
+}

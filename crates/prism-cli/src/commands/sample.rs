@@ -3,18 +3,13 @@
 use anyhow::{Context, Result, bail};
 use prism::nn::Condition;
 use prism::pipeline::Pipeline;
-use prism::sample::SamplerKind;
 
 use crate::args::SampleArgs;
 
 pub fn run(a: SampleArgs) -> Result<()> {
-    let requested: Option<SamplerKind> =
-        a.sampling.sampler.as_deref().map(str::parse).transpose()?;
+    let requested = super::requested_sampler(&a.sampling)?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.steps > 0, "--steps must be positive");
-    if let Some(g) = a.sampling.guidance {
-        prism::config::check_guidance("--guidance", g)?;
-    }
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
     anyhow::ensure!(
         ext.eq_ignore_ascii_case("png"),
