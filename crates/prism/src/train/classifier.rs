@@ -83,7 +83,12 @@ pub fn accuracy(model: &Classifier, set: &Dataset, batch: usize) -> Result<f64> 
     for chunk in idx.chunks(batch.max(1)) {
         let b = set.try_batch(chunk, &mut rng, &device)?;
         let pred = to_vec_int(model.logits(b.images).argmax(1).flatten(0, 1));
-        let truth = to_vec_int(b.labels.expect("labelled set"));
+        let labels = b.labels.ok_or_else(|| {
+            Error::invalid(
+                "accuracy needs a labelled set (an IDX images file with its labels file)",
+            )
+        })?;
+        let truth = to_vec_int(labels);
         correct += pred.iter().zip(&truth).filter(|(p, t)| p == t).count();
     }
     Ok(correct as f64 / set.len().max(1) as f64)
