@@ -327,3 +327,57 @@ fn bench_reports_steps_and_memory_and_training_can_skip_pictures() {
     assert!(!run.join("samples.png").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The Laplacian process through the binary: training (three resolutions, one shared network),
+/// `prism sample` with every sampler and `prism eval` unchanged on its checkpoint, and the forward
+/// strip whose late panels are upsampled low-resolution states.
+#[test]
+fn laplacian_model_trains_samples_and_evaluates() {
+    let dir = temp_dir("laplacian");
+    let gaussian = tiny_config(&dir, 2, 50);
+    let text = std::fs::read_to_string(&gaussian)
+        .unwrap()
+        .replace(
+            "kind = \"gaussian\"\n",
+            "kind = \"laplacian\"\nlevels = 3\nswitch_times = [0.35, 0.65]\nimage_size = 16\n",
+        )
+        .replace(
+            "sampler = \"dpmpp-2m\"\nsteps = 2\n",
+            "sampler = \"dpmpp-2m\"\nsteps = 3\n",
+        );
+    assert!(text.contains("laplacian"));
+    let cfg = dir.join("laplacian.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let run = dir.join("run");
+    let o = cli("train --quiet --config {} --out {}", &[&cfg, &run]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = run.join("model.safetensors");
+    let model = model.to_str().unwrap();
+    let out = dir.join("s.png");
+    for sampler in ["ddpm", "ddim", "dpmpp-2m"] {
+        let o = cli(
+            &format!("sample --checkpoint {{}} --num 2 --steps 4 --sampler {sampler} --out {{}}"),
+            &[&model, &out],
+        );
+        assert!(o.status.success(), "{sampler}: {}", stderr(&o));
+        let png = image::open(&out).unwrap();
+        assert!(png.width() >= 2 * 16, "{sampler}: {}", png.width());
+    }
+    let o = cli("eval --checkpoint {} --num 4 --steps 3", &[&model]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        printed.contains("MSE") && printed.contains("SWD"),
+        "{printed}"
+    );
+
+    let img = dir.join("in.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x * y) % 256) as u8]))
+        .save(&img)
+        .unwrap();
+    let (o, strip) = forward(&dir, "fashion-mnist-laplacian.toml", "--t 0,0.3,0.5,0.8,1");
+    let e = stderr(&o);
+    assert!(e.contains("state 32²") && e.contains("state 8²"), "{e}");
+    assert_eq!(image::open(&strip).unwrap().width(), 5 * 34 + 2);
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -63,17 +63,15 @@ fn unet(c: &mut Criterion) {
                 let z = x0.clone() * levels.alpha.clone() + eps.clone() * levels.sigma.clone();
                 let raw = model.raw(z.clone(), &levels.log_snr, &cond).unwrap();
                 let dl = vec![-1.0; case.batch];
-                let loss = Weighting::Mse.loss(
-                    Parameterization::V,
-                    LossInputs {
-                        raw,
-                        z,
-                        x0,
-                        eps,
-                        levels: &levels,
-                        dlog_snr_dt: &dl,
-                    },
-                );
+                let p = Parameterization::V;
+                let loss = Weighting::Mse.loss(LossInputs {
+                    target: p.target(x0, eps.clone(), &levels),
+                    eps_hat: p.prediction(raw.clone(), z, &levels).eps_hat,
+                    raw,
+                    eps,
+                    log_snr: &levels.log_snr,
+                    dlog_snr_dt: &dl,
+                });
                 let grads = loss.backward();
                 let (m, _) = opt.update(model.clone(), &grads, 1e-4, None);
                 model = m;

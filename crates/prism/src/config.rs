@@ -98,7 +98,7 @@ impl ObjectiveConfig {
         if self.multiscale {
             multiscale_loss(self.weighting, p, i, self.multiscale_min)
         } else {
-            self.weighting.loss(p, i)
+            self.weighting.loss(i)
         }
     }
 }
@@ -356,6 +356,30 @@ impl ExperimentConfig {
                 self.data.image_size
             )));
         }
+        if let Some(n) = self.process.image_size() {
+            let side = self.model_input()?.space().shape([
+                1,
+                self.data.channels,
+                self.data.image_size,
+                self.data.image_size,
+            ])[2];
+            if n != side {
+                return Err(Error::config(format!(
+                    "process.image_size = {n} but the model diffuses {side}² states (data.image_size = {}); set them equal",
+                    self.data.image_size
+                )));
+            }
+        }
+        if let Some(s) = self.process.smallest_side() {
+            let f = self.model.patching.spatial_factor() << self.model.net.depth();
+            if !s.is_multiple_of(f) {
+                return Err(Error::config(format!(
+                    "the process's smallest state is {s}², which the network cannot take: its side must be divisible by {f} (patching and the {} downsamplings of {}.channel_mults); use fewer levels or a shallower network",
+                    self.model.net.depth(),
+                    self.model.net.key()
+                )));
+            }
+        }
         let kind = process.kind();
         let p = self.model.parameterization;
         let allowed = process.parameterizations();
@@ -377,6 +401,10 @@ impl ExperimentConfig {
         }
         crate::sample::check_sampler(process.as_ref(), self.sample.sampler)
             .map_err(|e| Error::config(format!("sample.sampler: {e}")))?;
+        if self.sample.steps > 0 {
+            crate::sample::segments(process.as_ref(), self.sample.steps)
+                .map_err(|e| Error::config(format!("sample.steps: {e}")))?;
+        }
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ pub use multiscale::multiscale_loss;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::process::{NoiseLevels, Parameterization};
+use crate::process::Parameterization;
 use crate::schedule::sigmoid;
 use crate::tensor::per_sample;
 
@@ -35,18 +35,20 @@ pub enum Weighting {
     },
 }
 
-/// Inputs of one loss evaluation.
+/// Inputs of one loss evaluation. The process converts between the network's output, its
+/// target and `ε̂` ([`crate::process::DiffusionProcess::target`] and `predict`), so the losses
+/// need no knowledge of the process.
 pub struct LossInputs<'a> {
     /// Raw network output.
     pub raw: Tensor<4>,
-    /// `z_t`.
-    pub z: Tensor<4>,
-    /// Clean images.
-    pub x0: Tensor<4>,
-    /// The noise that made `z_t`.
+    /// The parameterisation's target (ε, v or x) for `raw`.
+    pub target: Tensor<4>,
+    /// The noise that made `z_t` (at the state's shape).
     pub eps: Tensor<4>,
-    /// Noise levels per sample.
-    pub levels: &'a NoiseLevels,
+    /// `ε̂` implied by `raw`.
+    pub eps_hat: Tensor<4>,
+    /// The logSNR per sample (as the network is told it).
+    pub log_snr: &'a [f64],
     /// `dλ/dt` per sample.
     pub dlog_snr_dt: &'a [f64],
 }
@@ -84,21 +86,17 @@ impl Weighting {
     }
 
     /// The scalar loss (a `[1]` tensor).
-    pub fn loss(&self, p: Parameterization, i: LossInputs<'_>) -> Tensor<1> {
+    pub fn loss(&self, i: LossInputs<'_>) -> Tensor<1> {
         match self {
-            Weighting::Mse => {
-                let target = p.target(i.x0, i.eps, i.levels);
-                (i.raw - target).powi_scalar(2).mean()
-            }
+            Weighting::Mse => (i.raw - i.target).powi_scalar(2).mean(),
             _ => {
                 let w: Vec<f64> = i
-                    .levels
                     .log_snr
                     .iter()
                     .zip(i.dlog_snr_dt)
                     .map(|(&l, &d)| self.eps_weight(l, d).expect("weighted"))
                     .collect();
-                let eps_hat = p.prediction(i.raw, i.z, i.levels).eps_hat;
+                let eps_hat = i.eps_hat;
                 let [b, c, h, wd] = eps_hat.dims();
                 let weights = per_sample(&w, &eps_hat.device());
                 let per = (i.eps - eps_hat).powi_scalar(2) * weights;
@@ -111,6 +109,7 @@ impl Weighting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::NoiseLevels;
     use crate::tensor::scalar;
     use burn::tensor::Device;
 
@@ -124,30 +123,19 @@ mod tests {
         let n = NoiseLevels::uniform(l, 1, &device);
         let z = x0.clone() * n.alpha.clone() + eps.clone() * n.sigma.clone();
         let v = Parameterization::V.target(x0.clone(), eps.clone(), &n);
-        let raw = v + 0.1; // a wrong v̂
-        let mse_v = scalar(Weighting::Mse.loss(
-            Parameterization::V,
-            LossInputs {
-                raw: raw.clone(),
-                z: z.clone(),
-                x0: x0.clone(),
-                eps: eps.clone(),
-                levels: &n,
-                dlog_snr_dt: &[-2.0],
-            },
-        ));
+        let raw = v.clone() + 0.1; // a wrong v̂
+        let eps_hat = Parameterization::V.prediction(raw.clone(), z, &n).eps_hat;
+        let inputs = || LossInputs {
+            raw: raw.clone(),
+            target: v.clone(),
+            eps: eps.clone(),
+            eps_hat: eps_hat.clone(),
+            log_snr: &n.log_snr,
+            dlog_snr_dt: &[-2.0],
+        };
+        let mse_v = scalar(Weighting::Mse.loss(inputs()));
         // ELBO weight with dλ/dt = −2 is exactly 1 on the ε error.
-        let mse_eps = scalar(Weighting::Elbo.loss(
-            Parameterization::V,
-            LossInputs {
-                raw,
-                z,
-                x0,
-                eps,
-                levels: &n,
-                dlog_snr_dt: &[-2.0],
-            },
-        ));
+        let mse_eps = scalar(Weighting::Elbo.loss(inputs()));
         assert!(
             (mse_v - (1.0 + (-l).exp()) * mse_eps).abs() < 1e-5,
             "{mse_v} vs {mse_eps}"

@@ -56,6 +56,8 @@ fn every_preset_parses_and_builds() {
             "fashion-mnist.toml",
             "fashion-mnist-blur.toml",
             "emoji-64-blur.toml",
+            "fashion-mnist-laplacian.toml",
+            "emoji-64-laplacian.toml",
         ]
         .map(String::from),
     );
@@ -300,4 +302,39 @@ fn blurring_config_errors_name_the_key() {
     assert!(e.contains("blur_sigma"), "{e}");
     let e = error(&text.replace("min_scale = 0.001", "min_scale = 0.001\nd_min = 0.001"));
     assert!(e.contains("unknown field `d_min`"), "{e}");
+}
+
+/// The Laplacian presets: 3 bands, the process's image size that of the data, and errors that name
+/// the key for a mismatched size, a network that cannot take the smallest state, ε-prediction,
+/// unordered switch times and too few sampling steps for the segments.
+#[test]
+fn laplacian_presets_and_errors() {
+    for (name, side) in [
+        ("fashion-mnist-laplacian.toml", 32),
+        ("emoji-64-laplacian.toml", 64),
+    ] {
+        let cfg = ExperimentConfig::load(&configs_dir().join(name)).unwrap();
+        assert_eq!(cfg.process.image_size(), Some(side));
+        assert_eq!(cfg.process.smallest_side(), Some(side / 4));
+        assert_eq!(
+            cfg.process.build().unwrap().switch_times(),
+            vec![0.65, 0.35]
+        );
+    }
+    let text = std::fs::read_to_string(configs_dir().join("fashion-mnist-laplacian.toml")).unwrap();
+    let e = error(&text.replace("image_size = 32\n\n[model]", "image_size = 16\n\n[model]"));
+    assert!(e.contains("process.image_size = 16"), "{e}");
+    let e = error(&text.replace("channel_mults = [1, 2, 2]", "channel_mults = [1, 2, 2, 2]"));
+    assert!(e.contains("smallest state is 8²"), "{e}");
+    let e = error(&text.replace("parameterization = \"v\"", "parameterization = \"eps\""));
+    assert!(e.contains("\"v\" or \"x\""), "{e}");
+    let e = error(&text.replace("[0.35, 0.65]", "[0.65, 0.35]"));
+    assert!(e.contains("strictly increasing"), "{e}");
+    let e = error(&text.replace("levels = 3", "levels = 5"));
+    assert!(e.contains("levels must be 2, 3 or 4"), "{e}");
+    let e = error(&text.replace("steps = 25", "steps = 2"));
+    assert!(
+        e.contains("sample.steps") && e.contains("at least 3 steps"),
+        "{e}"
+    );
 }

@@ -38,9 +38,14 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     } else {
         prism::tensor::normal(shape, &mut rng, &device)
     };
+    // A state at a lower resolution (Laplacian diffusion) is shown upsampled (nearest).
     let panels: Vec<Tensor<4>> = times
         .iter()
-        .map(|&t| process.corrupt(x.clone(), &[t], eps.clone()))
+        .map(|&t| {
+            let z = process.corrupt(x.clone(), &[t], eps.clone())?;
+            let f = d.image_size / z.dims()[2].max(1);
+            Ok(prism::transform::up_nearest(z, f))
+        })
         .collect::<prism::Result<_>>()?;
     let strip = Tensor::cat(panels, 0);
     prism::image::save_png(&prism::image::grid(strip, times.len())?, &a.out)?;

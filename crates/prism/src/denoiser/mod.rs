@@ -64,7 +64,7 @@ impl Denoise for GuidedDenoiser<'_> {
         let both = Condition::cat(&self.cond, &null)?;
         let raw = self.model.raw(
             Tensor::cat(vec![z.clone(), z.clone()], 0),
-            &vec![level.log_snr; 2 * b],
+            &vec![self.process.network_log_snr(level, z.dims()); 2 * b],
             &both,
         )?;
         let cond = raw.clone().narrow(0, 0, b);

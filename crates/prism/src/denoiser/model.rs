@@ -71,7 +71,11 @@ impl DiffusionModel {
         levels: &[Level],
         cond: &Condition,
     ) -> Result<Prediction> {
-        let log_snr: Vec<f64> = levels.iter().map(|l| l.log_snr).collect();
+        let state = z.dims();
+        let log_snr: Vec<f64> = levels
+            .iter()
+            .map(|&l| process.network_log_snr(l, state))
+            .collect();
         let raw = self.raw(z.clone(), &log_snr, cond)?;
         process.predict(self.parameterization, raw, z, levels)
     }

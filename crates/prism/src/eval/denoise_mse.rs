@@ -1,5 +1,7 @@
 //! Held-out denoising error at fixed times: `mean ||x − x̂(z_t)||²` per pixel, against the best
-//! predictor that ignores `z_t` (the per-pixel mean image of the training set).
+//! predictor that ignores `z_t` (the per-pixel mean image of the training set). Where the state
+//! at `t` has a lower resolution (Laplacian diffusion), `x̂` is upsampled (nearest) to the image:
+//! the error then includes the detail bands the state no longer carries.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
@@ -9,6 +11,17 @@ use crate::data::Dataset;
 use crate::denoiser::{DiffusionModel, ModelInput};
 use crate::process::DiffusionProcess;
 use crate::tensor::{normal, scalar};
+use crate::transform::up_nearest;
+
+/// `x` upsampled (nearest) to side `side` when it is smaller by an integer factor.
+fn to_side(x: Tensor<4>, side: usize) -> Tensor<4> {
+    let h = x.dims()[2];
+    if h < side && side.is_multiple_of(h) {
+        up_nearest(x, side / h)
+    } else {
+        x
+    }
+}
 
 /// One row of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +71,7 @@ pub fn denoise_mse(
             let x0_hat = input
                 .space()
                 .decode(model.predict(process, z, &levels, &cond)?.x0_hat)?;
+            let x0_hat = to_side(x0_hat, s);
             let err = scalar((x0_hat - data.images.clone()).powi_scalar(2).sum());
             let cerr = scalar(
                 (mean.clone().expand([b, c, s, s]) - data.images.clone())

@@ -39,8 +39,8 @@ pub fn multiscale_loss(
     i: LossInputs<'_>,
     min_resolution: usize,
 ) -> Tensor<1> {
-    let w = weighting.eps_weights(p, &i.levels.log_snr, i.dlog_snr_dt);
-    let eps_hat = p.prediction(i.raw, i.z, i.levels).eps_hat;
+    let w = weighting.eps_weights(p, i.log_snr, i.dlog_snr_dt);
+    let eps_hat = i.eps_hat;
     let weights = per_sample(&w, &eps_hat.device());
     let [_, _, h, w_] = eps_hat.dims();
     let d = h.min(w_);
@@ -100,10 +100,10 @@ mod tests {
                 Parameterization::Eps,
                 LossInputs {
                     raw: zero.clone(),
-                    z: zero.clone(),
-                    x0: zero.clone(),
+                    target: zero.clone(),
                     eps: eps.clone(),
-                    levels: &n,
+                    eps_hat: zero.clone(),
+                    log_snr: &n.log_snr,
                     dlog_snr_dt: &[-1.0],
                 },
                 min,
@@ -125,16 +125,21 @@ mod tests {
         let n = NoiseLevels::new(vec![-2.0, 3.0], &device);
         let z = x0.clone() * n.alpha.clone() + eps.clone() * n.sigma.clone();
         let dlog = [-3.0, -1.5];
+        let p = Parameterization::V;
+        let (target, eps_hat) = (
+            p.target(x0.clone(), eps.clone(), &n),
+            p.prediction(raw.clone(), z.clone(), &n).eps_hat,
+        );
         let inputs = || LossInputs {
             raw: raw.clone(),
-            z: z.clone(),
-            x0: x0.clone(),
+            target: target.clone(),
             eps: eps.clone(),
-            levels: &n,
+            eps_hat: eps_hat.clone(),
+            log_snr: &n.log_snr,
             dlog_snr_dt: &dlog,
         };
         for weighting in [Weighting::Mse, Weighting::Elbo] {
-            let plain = scalar(weighting.loss(Parameterization::V, inputs()));
+            let plain = scalar(weighting.loss(inputs()));
             let multi = scalar(multiscale_loss(weighting, Parameterization::V, inputs(), 8));
             assert!(
                 (plain - multi).abs() < 1e-4 * plain.abs(),

@@ -9,15 +9,19 @@
 //! - [`GaussianProcess`]: isotropic, `z_t = α_t x + σ_t ε`; every sampler applies.
 //! - [`BlurringProcess`]: Gaussian diffusion in the DCT basis with per-frequency `α_t`; diagonal
 //!   in that basis, so DDIM and DPM-Solver++ apply there too.
+//! - [`LaplacianProcess`]: Laplacian pyramid bands fading at their own rates, the state dropping
+//!   to lower resolutions; diagonal in a Haar basis.
 
 mod blurring;
 mod coefficients;
 mod gaussian;
+mod laplacian;
 mod parameterization;
 
 pub use blurring::{BlurringProcess, DELTA, StepCoefficients, blurring_step, frequencies};
 pub use coefficients::{Coef, Coord, Diagonal, coef};
 pub use gaussian::{GaussianProcess, ddpm_step};
+pub use laplacian::{LaplacianProcess, LaplacianSettings};
 pub use parameterization::{NoiseLevels, Parameterization, Prediction};
 
 use burn::tensor::{Device, Tensor};
@@ -142,8 +146,47 @@ pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
         vec![(0..t.len()).collect()]
     }
 
-    /// `z_t` from clean data `x0`, per-sample times `t` and noise `eps` (same shape as `x0`).
+    /// The loss weight of a training sample at time `t`, relative to the others of its batch (a
+    /// process at several resolutions weights its stages; 1 otherwise).
+    fn group_weight(&self, _t: f64) -> f64 {
+        1.0
+    }
+
+    /// `z_t` from clean data `x0`, per-sample times `t` and noise `eps` (same shape as `x0`), at
+    /// the state's shape at `t` (all `t` of one training group).
     fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Result<Tensor<4>>;
+
+    /// The clean data and the noise as the state at `t` sees them (all `t` of one training
+    /// group): the state is `α ⊙ x + σ ε` in these. The identity for processes at one
+    /// resolution.
+    fn at_state(
+        &self,
+        x0: Tensor<4>,
+        eps: Tensor<4>,
+        _t: &[f64],
+    ) -> Result<(Tensor<4>, Tensor<4>)> {
+        Ok((x0, eps))
+    }
+
+    /// The network's training target for parameterisation `p` from the state's clean data and
+    /// noise ([`DiffusionProcess::at_state`]) at per-sample times `t`. The default is the
+    /// isotropic target with the scalar schedule's `α`, `σ`.
+    fn target(
+        &self,
+        p: Parameterization,
+        x0: Tensor<4>,
+        eps: Tensor<4>,
+        t: &[f64],
+    ) -> Result<Tensor<4>> {
+        let n = NoiseLevels::new(t.iter().map(|&t| self.log_snr(t)).collect(), &x0.device());
+        Ok(p.target(x0, eps, &n))
+    }
+
+    /// The logSNR the network is told at `level` for a state of shape `state` (the level's own
+    /// for a process at one resolution).
+    fn network_log_snr(&self, level: Level, _state: [usize; 4]) -> f64 {
+        level.log_snr
+    }
 
     /// The parameterisations a network of this process may use.
     fn parameterizations(&self) -> &'static [Parameterization] {
@@ -165,12 +208,6 @@ pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
     ) -> Result<Prediction> {
         let n = NoiseLevels::new(levels.iter().map(|l| l.log_snr).collect(), &z.device());
         Ok(p.prediction(raw, z, &n))
-    }
-
-    /// The per-sample `α`, `σ` of the network's training target (the isotropic scales of the
-    /// scalar schedule): objectives convert between parameterisations with these.
-    fn noise_levels(&self, t: &[f64], device: &Device) -> NoiseLevels {
-        NoiseLevels::new(t.iter().map(|&t| self.log_snr(t)).collect(), device)
     }
 
     /// One ancestral (posterior) step, see [`AncestralStep`].
@@ -197,9 +234,9 @@ pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
         Ok(z)
     }
 
-    /// From the basis of [`DiffusionProcess::diagonal`] back to the state: the inverse of
-    /// [`DiffusionProcess::to_basis`].
-    fn to_state(&self, u: Tensor<4>) -> Result<Tensor<4>> {
+    /// From the basis of [`DiffusionProcess::diagonal`] back to a state of shape `state`: the
+    /// inverse of [`DiffusionProcess::to_basis`].
+    fn to_state(&self, u: Tensor<4>, _state: [usize; 4]) -> Result<Tensor<4>> {
         Ok(u)
     }
 
@@ -232,6 +269,26 @@ pub enum ProcessConfig {
         #[serde(default = "default_min_scale")]
         min_scale: f64,
     },
+    /// Laplacian pyramid diffusion (NVIDIA Edify Image): the image's Laplacian bands fade at
+    /// their own rates, finest first, and the state drops to the next lower resolution at each
+    /// band's switch time. Needs v- or x-prediction.
+    Laplacian {
+        /// The scalar logSNR schedule (`a(t)`, `σ(t)`).
+        #[serde(default)]
+        schedule: ScheduleConfig,
+        /// `K ∈ 2..=4`: the number of bands (and resolutions).
+        levels: usize,
+        /// `t_1 < … < t_{K−1}` in (0, 1): band `k` (finest first) has no signal from `t_k` on.
+        switch_times: Vec<f64>,
+        /// `s_k < t_k`: when band `k` starts to fade (all 0 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fade_starts: Option<Vec<f64>>,
+        /// The side of the images (equal to `data.image_size`): a state's side tells its level.
+        image_size: usize,
+        /// Loss weight per resolution stage, full resolution first (all 1 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage_weights: Option<Vec<f64>>,
+    },
 }
 
 /// The paper's noise schedule: cosine with logSNR clipped to [−10, 10].
@@ -258,12 +315,32 @@ impl Default for ProcessConfig {
 pub type Process = Box<dyn DiffusionProcess>;
 
 impl ProcessConfig {
+    /// The side of the images a resolution-changing process was made for (`None` for the
+    /// others).
+    pub fn image_size(&self) -> Option<usize> {
+        match self {
+            ProcessConfig::Laplacian { image_size, .. } => Some(*image_size),
+            _ => None,
+        }
+    }
+
+    /// The smallest side a state takes (the network must accept it); `None` for processes at one
+    /// resolution.
+    pub fn smallest_side(&self) -> Option<usize> {
+        match self {
+            ProcessConfig::Laplacian {
+                image_size, levels, ..
+            } => Some(image_size >> levels.saturating_sub(1).min(usize::BITS as usize - 1)),
+            _ => None,
+        }
+    }
+
     /// The logSNR schedule's configuration.
     pub fn schedule(&self) -> &ScheduleConfig {
         match self {
-            ProcessConfig::Gaussian { schedule } | ProcessConfig::Blurring { schedule, .. } => {
-                schedule
-            }
+            ProcessConfig::Gaussian { schedule }
+            | ProcessConfig::Blurring { schedule, .. }
+            | ProcessConfig::Laplacian { schedule, .. } => schedule,
         }
     }
 
@@ -281,6 +358,23 @@ impl ProcessConfig {
                 schedule.build()?,
                 *blur_sigma_max,
                 *min_scale,
+            )?),
+            ProcessConfig::Laplacian {
+                schedule,
+                levels,
+                switch_times,
+                fade_starts,
+                image_size,
+                stage_weights,
+            } => Box::new(LaplacianProcess::new(
+                schedule.build()?,
+                &LaplacianSettings {
+                    levels: *levels,
+                    switch_times: switch_times.clone(),
+                    fade_starts: fade_starts.clone(),
+                    image_size: *image_size,
+                    stage_weights: stage_weights.clone(),
+                },
             )?),
         })
     }

@@ -10,7 +10,7 @@ use crate::config::ExperimentConfig;
 use crate::denoiser::DiffusionModel;
 use crate::nn::Condition;
 use crate::objective::LossInputs;
-use crate::process::DiffusionProcess;
+use crate::process::{DiffusionProcess, Level};
 use crate::schedule::LogSnrSchedule;
 use crate::tensor::normal;
 
@@ -21,7 +21,10 @@ use crate::tensor::normal;
 /// masks). The process groups the batch by state shape ([`DiffusionProcess::training_groups`]);
 /// each group is corrupted, `z_t = process.corrupt(x0, t, ε)`, and scored by the objective
 /// (formula sheet §1, with the multiscale loss of §2 where the config asks for it) on the model's
-/// raw output; the loss is the group losses weighted by their share of the batch.
+/// raw output; the loss is the group losses weighted by their share of the batch, times the
+/// process's stage weights ([`DiffusionProcess::group_weight`]). The process gives the state's
+/// clean data and noise (`at_state`), the network's logSNR (`network_log_snr`), the target
+/// (`target`) and `ε̂` (`predict`).
 pub fn batch_loss(
     cfg: &ExperimentConfig,
     process: &dyn DiffusionProcess,
@@ -39,6 +42,7 @@ pub fn batch_loss(
     let groups = process.training_groups(&times);
     if let [group] = groups.as_slice()
         && group.len() == b
+        && times.iter().all(|&t| process.group_weight(t) == 1.0)
     {
         return group_loss(cfg, process, model, x0, &times, eps, cond);
     }
@@ -52,6 +56,7 @@ pub fn batch_loss(
             &device,
         );
         let t: Vec<f64> = group.iter().map(|&i| times[i]).collect();
+        let weight: f64 = t.iter().map(|&t| process.group_weight(t)).sum::<f64>() / b as f64;
         let loss = group_loss(
             cfg,
             process,
@@ -60,7 +65,7 @@ pub fn batch_loss(
             &t,
             eps.clone().select(0, idx),
             &cond.select(group),
-        )? * (group.len() as f64 / b as f64);
+        )? * weight;
         total = Some(match total {
             Some(sum) => sum + loss,
             None => loss,
@@ -79,20 +84,27 @@ fn group_loss(
     eps: Tensor<4>,
     cond: &Condition,
 ) -> Result<Tensor<1>> {
-    let device = x0.device();
     let schedule = process.schedule();
     let dlog: Vec<f64> = times.iter().map(|&t| schedule.dlog_snr_dt(t)).collect();
     let z = process.corrupt(x0.clone(), times, eps.clone())?;
-    let levels = process.noise_levels(times, &device);
-    let raw = model.raw(z.clone(), &levels.log_snr, cond)?;
+    let (x0, eps) = process.at_state(x0, eps, times)?;
+    let levels: Vec<Level> = times.iter().map(|&t| process.level(t)).collect();
+    let log_snr: Vec<f64> = levels
+        .iter()
+        .map(|&l| process.network_log_snr(l, z.dims()))
+        .collect();
+    let raw = model.raw(z.clone(), &log_snr, cond)?;
+    let p = model.parameterization();
+    let target = process.target(p, x0, eps.clone(), times)?;
+    let eps_hat = process.predict(p, raw.clone(), z, &levels)?.eps_hat;
     Ok(cfg.objective.loss(
-        model.parameterization(),
+        p,
         LossInputs {
             raw,
-            z,
-            x0,
+            target,
             eps,
-            levels: &levels,
+            eps_hat,
+            log_snr: &log_snr,
             dlog_snr_dt: &dlog,
         },
     ))

@@ -129,5 +129,5 @@ fn ddim(
     };
     let xi_u = xi.map(|xi| p.to_basis(xi)).transpose()?;
     let u = ddim_update(p.to_basis(z)?, p.to_basis(x0_hat)?, xi_u, &dt, &ds, eta);
-    p.to_state(u)
+    p.to_state(u, shape)
 }

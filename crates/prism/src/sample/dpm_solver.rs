@@ -81,8 +81,9 @@ pub(super) fn run_segment(
             }),
             &device,
         );
+        let shape = z.dims();
         let u = keep.mul(p.to_basis(z)?) - jump.mul(d_prime);
-        z = p.to_state(u)?;
+        z = p.to_state(u, shape)?;
         prev = Some((d, h));
     }
     Ok(z)

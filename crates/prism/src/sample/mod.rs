@@ -11,7 +11,8 @@
 //!
 //! DDPM runs the process's own ancestral step. DDIM and DPM-Solver++ work coordinate by
 //! coordinate in the basis where the process is diagonal (pixels for the isotropic process, the
-//! DCT for blurring), with per-coordinate `α`, `σ`; a process without such a basis refuses them.
+//! DCT for blurring, a Haar packet for Laplacian diffusion), with per-coordinate `α`, `σ`; a
+//! process without such a basis refuses them.
 
 mod ancestral;
 mod dpm_solver;
@@ -119,3 +120,7 @@ mod tests;
 #[cfg(test)]
 #[path = "blurring_tests.rs"]
 mod blurring_tests;
+
+#[cfg(test)]
+#[path = "laplacian_tests.rs"]
+mod laplacian_tests;

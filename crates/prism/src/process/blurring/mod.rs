@@ -332,7 +332,7 @@ impl DiffusionProcess for BlurringProcess {
         Dct2d::new(h, w, &z.device())?.forward(z)
     }
 
-    fn to_state(&self, u: Tensor<4>) -> Result<Tensor<4>> {
+    fn to_state(&self, u: Tensor<4>, _state: [usize; 4]) -> Result<Tensor<4>> {
         let [_, _, h, w] = u.dims();
         Dct2d::new(h, w, &u.device())?.inverse(u)
     }
