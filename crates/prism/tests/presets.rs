@@ -324,7 +324,10 @@ fn laplacian_presets_and_errors() {
     let text = std::fs::read_to_string(configs_dir().join("fashion-mnist-laplacian.toml")).unwrap();
     let e = error(&text.replace("image_size = 32\n\n[model]", "image_size = 16\n\n[model]"));
     assert!(e.contains("process.image_size = 16"), "{e}");
-    let e = error(&text.replace("channel_mults = [1, 2, 2]", "channel_mults = [1, 2, 2, 2]"));
+    let e = error(&text.replace(
+        "channel_mults = [1, 2, 2]",
+        "channel_mults = [1, 2, 2, 2, 2]",
+    ));
     assert!(e.contains("smallest state is 8²"), "{e}");
     let e = error(&text.replace("parameterization = \"v\"", "parameterization = \"eps\""));
     assert!(e.contains("\"v\" or \"x\""), "{e}");

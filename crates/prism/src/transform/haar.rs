@@ -94,7 +94,7 @@ pub fn packet_band(channel: usize, channels: usize, levels: usize) -> usize {
     // Level m (applied m-th) multiplies its sub-band index by C·4^(m−1).
     for m in 1..=levels {
         let stride = channels * 4usize.pow((m - 1) as u32);
-        if (channel / stride) % 4 != 0 {
+        if !(channel / stride).is_multiple_of(4) {
             return m;
         }
     }

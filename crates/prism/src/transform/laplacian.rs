@@ -53,11 +53,11 @@ pub fn pyramid_reconstruct(bands: Vec<Tensor<4>>) -> Result<Tensor<4>> {
         .next()
         .ok_or_else(|| Error::invalid("a Laplacian pyramid needs at least one band"))?;
     for band in rev {
+        let coarse = x.dims();
         let up = up_nearest(x, 2);
         if up.dims() != band.dims() {
             return Err(Error::Shape(format!(
-                "Laplacian bands do not fit: {:?} upsampled is {:?}, the next band is {:?}",
-                up.dims(),
+                "Laplacian bands do not fit: {coarse:?} upsampled is {:?}, the next band is {:?}",
                 up.dims(),
                 band.dims()
             )));
