@@ -127,7 +127,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let x0 = Tensor::<4>::random([batch, c, s, s], Distribution::Uniform(-1.0, 1.0), &device);
         let labels = prism::nn::Condition::cycling_labels(batch, classes, &device).label;
         let (x0, cond) = input.prepare(x0, labels)?;
-        let loss = batch_loss(&cfg, process.as_ref(), &model, x0, &cond, &mut rng)?;
+        let loss = batch_loss(
+            &cfg,
+            process.as_ref(),
+            &model,
+            x0,
+            &cond,
+            &mut rng,
+            0..batch,
+        )?;
         let grads = loss.backward();
         let loss = scalar(loss);
         let (m, _) = opt.update(model, &grads, cfg.train.lr, cfg.train.grad_clip);

@@ -24,6 +24,7 @@ fn data(path: &std::path::Path, size: usize, channels: usize, flip: bool) -> Dat
 }
 
 pub fn run(a: ClassifierArgs) -> Result<()> {
+    super::check_extension("--out", &a.out, "safetensors", "the classifier's weights")?;
     anyhow::ensure!(a.epochs > 0, "--epochs must be at least 1");
     anyhow::ensure!(a.batch_size > 0, "--batch-size must be positive");
     anyhow::ensure!(

@@ -59,7 +59,11 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 pub fn run(a: EvalArgs) -> Result<()> {
     let requested = super::requested_sampler(&a.sampling)?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
-    anyhow::ensure!(a.draws > 0, "--draws must be positive");
+    super::check_count("--draws", a.draws, super::MAX_DRAWS)?;
+    super::check_count("--steps", a.steps, super::MAX_STEPS)?;
+    if let Some(json) = &a.json {
+        super::check_extension("--json", json, "json", "JSON")?;
+    }
     let device = prism::default_device();
     let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
         .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;

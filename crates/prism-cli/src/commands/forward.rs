@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use crate::args::ForwardArgs;
 
 pub fn run(a: ForwardArgs) -> Result<()> {
+    super::check_extension("--out", &a.out, "png", "a PNG strip")?;
     let cfg = ExperimentConfig::load(&a.config)?;
     let times: Vec<f64> =
         a.t.split(',')

@@ -25,6 +25,32 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The most sampling steps `prism sample` and `prism eval` take (DDPM uses 1,000).
+pub const MAX_STEPS: usize = 100_000;
+/// The most images `prism sample` draws in one call (they are held in memory together).
+pub const MAX_SAMPLES: usize = 65_536;
+/// The most Monte-Carlo draws of `prism eval`'s bits/dim.
+pub const MAX_DRAWS: usize = 100_000;
+
+/// Refuses `value` of `flag` outside `1..=max`, naming the flag.
+pub fn check_count(flag: &str, value: usize, max: usize) -> Result<()> {
+    anyhow::ensure!(value > 0, "{flag} must be positive");
+    anyhow::ensure!(value <= max, "{flag} {value} is more than {max}");
+    Ok(())
+}
+
+/// Refuses an output file `path` (given to `flag`) whose extension is not `ext`, before any work:
+/// `prism <command>` writes `what` there.
+pub fn check_extension(flag: &str, path: &std::path::Path, ext: &str, what: &str) -> Result<()> {
+    let has = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    anyhow::ensure!(
+        has.eq_ignore_ascii_case(ext),
+        "{flag} {}: this writes {what}; give a file ending in .{ext}",
+        path.display()
+    );
+    Ok(())
+}
+
 /// A progress bar for `len` units of work, hidden when stderr is not a terminal.
 pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);

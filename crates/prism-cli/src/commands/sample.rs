@@ -8,14 +8,9 @@ use crate::args::SampleArgs;
 
 pub fn run(a: SampleArgs) -> Result<()> {
     let requested = super::requested_sampler(&a.sampling)?;
-    anyhow::ensure!(a.num > 0, "--num must be positive");
-    anyhow::ensure!(a.steps > 0, "--steps must be positive");
-    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
-    anyhow::ensure!(
-        ext.eq_ignore_ascii_case("png"),
-        "--out {}: prism sample writes PNG; give a file ending in .png",
-        a.out.display()
-    );
+    super::check_count("--num", a.num, super::MAX_SAMPLES)?;
+    super::check_count("--steps", a.steps, super::MAX_STEPS)?;
+    super::check_extension("--out", &a.out, "png", "PNG")?;
     let device = prism::default_device();
     let mut pipeline = match (&a.checkpoint, &a.pipeline) {
         (Some(path), _) => Pipeline::from_checkpoint(path, &device)

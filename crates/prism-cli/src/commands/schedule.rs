@@ -45,6 +45,9 @@ fn config(a: &ScheduleArgs) -> ScheduleConfig {
 const MAX_POINTS: usize = 100_000;
 
 pub fn run(a: ScheduleArgs) -> Result<()> {
+    if let Some(plot) = &a.plot {
+        super::check_extension("--plot", plot, "png", "a PNG plot")?;
+    }
     anyhow::ensure!(
         a.points >= 2,
         "--points must be at least 2 (t runs from 0 to 1 inclusive)"

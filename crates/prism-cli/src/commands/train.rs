@@ -5,11 +5,30 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use prism::config::ExperimentConfig;
-use prism::run::{TrainOptions, train};
+use prism::run::{TrainOptions, train_with};
+use prism::train::{Collective, Single};
 
 use crate::args::TrainArgs;
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    // Data-parallel training: under `mpirun -np R` every rank trains its shard of each batch.
+    #[cfg(feature = "mpi")]
+    let mpi = prism::train::Mpi::from_env()?;
+    #[cfg(feature = "mpi")]
+    let collective: &dyn Collective = match &mpi {
+        Some(m) => m,
+        None => &Single,
+    };
+    #[cfg(not(feature = "mpi"))]
+    let collective: &dyn Collective = match prism::train::launched_ranks() {
+        Some(r) if r > 1 => anyhow::bail!(
+            "started by mpirun as one of {r} processes, but this prism was built without the \
+             `mpi` feature (each process would train alone); build it with \
+             `cargo build --release -p prism-cli --features mpi`"
+        ),
+        _ => &Single,
+    };
+    let writer = collective.rank() == 0;
     let mut cfg = ExperimentConfig::load(&a.config)?;
     if let Some(data) = a.data {
         cfg.data.path = data;
@@ -50,7 +69,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     let mut opts = TrainOptions::new(&run_dir);
     opts.resume = a.resume.is_some();
-    opts.progress = !a.quiet;
+    opts.progress = !a.quiet && writer;
     opts.pictures = !a.no_pictures;
     let stop = opts.stop.clone();
     // Ctrl-C (SIGINT), SIGTERM and SIGHUP (the `termination` feature of ctrlc) all stop after
@@ -59,14 +78,34 @@ pub fn run(a: TrainArgs) -> Result<()> {
         if stop.swap(true, Ordering::SeqCst) {
             std::process::exit(130); // second Ctrl-C: leave now
         }
-        eprintln!(
-            "\nstopping after this step and saving (Ctrl-C or SIGTERM again to quit at once)…"
-        );
+        if writer {
+            eprintln!(
+                "\nstopping after this step and saving (Ctrl-C or SIGTERM again to quit at once)…"
+            );
+        }
     })
     .context("installing the Ctrl-C and SIGTERM handler")?;
 
+    if !writer {
+        let out = train_with(&cfg, &opts, collective)?;
+        if out.interrupted {
+            return Err(prism::Error::Interrupted {
+                step: out.step,
+                path: run_dir.join("train_state.safetensors"),
+            }
+            .into());
+        }
+        return Ok(());
+    }
+    let ranks = match collective.size() {
+        1 => String::new(),
+        r => format!(
+            ", {r} processes of batch {}",
+            cfg.train.batch_size / r.max(1)
+        ),
+    };
     eprintln!(
-        "prism train: '{}' → {} ({} steps, batch {}, seed {})",
+        "prism train: '{}' → {} ({} steps, batch {}{ranks}, seed {})",
         if cfg.name.is_empty() {
             &stem
         } else {
@@ -80,7 +119,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     for advice in cfg.model.advice() {
         eprintln!("warning: {advice}");
     }
-    let out = train(&cfg, &opts).with_context(|| format!("training '{}'", a.config.display()))?;
+    let out = train_with(&cfg, &opts, collective)
+        .with_context(|| format!("training '{}'", a.config.display()))?;
     let model = run_dir.join("model.safetensors");
     if out.interrupted {
         eprintln!(

@@ -44,8 +44,14 @@ pub fn composite(img: DynamicImage, background: [u8; 3]) -> RgbImage {
 
 /// Decodes one image file, naming the file on failure.
 pub fn open_image(path: &Path, background: [u8; 3]) -> Result<RgbImage> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| Error::io("read", path, e))?
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    decode_image(path, &bytes, background)
+}
+
+/// [`open_image`] on the bytes of the file `path` (which errors name); the format is guessed
+/// from the bytes, and the decoder's default limits (512 MiB of pixels) refuse image bombs.
+pub fn decode_image(path: &Path, bytes: &[u8], background: [u8; 3]) -> Result<RgbImage> {
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::io("read", path, e))?
         .decode()

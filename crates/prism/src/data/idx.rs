@@ -8,8 +8,8 @@ use flate2::read::GzDecoder;
 
 use crate::{Error, Result};
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+/// The file's bytes, gunzipped if they start with gzip's magic number.
+fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         GzDecoder::new(raw.as_slice())
@@ -49,10 +49,14 @@ fn parse<'a>(path: &Path, bytes: &'a [u8], ndim: usize) -> Result<(Vec<usize>, &
     if bytes.len() < header {
         return Err(bad("truncated header".into()));
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let need: usize = dims.iter().product();
+    let need = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| bad(format!("header sizes {dims:?} overflow")))?;
     let payload = &bytes[header..];
     if payload.len() != need {
         return Err(bad(format!(
@@ -65,14 +69,37 @@ fn parse<'a>(path: &Path, bytes: &'a [u8], ndim: usize) -> Result<(Vec<usize>, &
 
 /// Reads an images file: `(n, rows, cols, pixels)` with pixels row-major, one byte each.
 pub fn read_idx_images(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let bytes = read_bytes(path)?;
+    parse_idx_images(
+        path,
+        std::fs::read(path).map_err(|e| Error::io("read", path, e))?,
+    )
+}
+
+/// [`read_idx_images`] on the bytes of the file `path` (which errors name). Images of zero rows
+/// or columns are refused.
+pub fn parse_idx_images(path: &Path, raw: Vec<u8>) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let bytes = decompress(path, raw)?;
     let (dims, payload) = parse(path, &bytes, 3)?;
+    if dims[1] == 0 || dims[2] == 0 {
+        return Err(Error::Data {
+            path: path.into(),
+            reason: format!("its images are {}×{} pixels", dims[1], dims[2]),
+        });
+    }
     Ok((dims[0], dims[1], dims[2], payload.to_vec()))
 }
 
 /// Reads a labels file.
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u32>> {
-    let bytes = read_bytes(path)?;
+    parse_idx_labels(
+        path,
+        std::fs::read(path).map_err(|e| Error::io("read", path, e))?,
+    )
+}
+
+/// [`read_idx_labels`] on the bytes of the file `path` (which errors name).
+pub fn parse_idx_labels(path: &Path, raw: Vec<u8>) -> Result<Vec<u32>> {
+    let bytes = decompress(path, raw)?;
     let (_, payload) = parse(path, &bytes, 1)?;
     Ok(payload.iter().map(|&b| b as u32).collect())
 }

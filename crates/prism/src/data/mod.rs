@@ -8,8 +8,8 @@ mod lazy;
 mod transform;
 
 pub use dataset::{Batch, Dataset, planes};
-pub use folder::{open_image, read_folder};
-pub use idx::{read_idx_images, read_idx_labels};
+pub use folder::{decode_image, open_image, read_folder};
+pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
 pub use lazy::LazyDecode;
 pub use transform::{Fit, fit_to_size, hflip};
 

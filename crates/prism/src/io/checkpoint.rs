@@ -96,13 +96,18 @@ impl Loaded {
 /// Reads a checkpoint; errors name the file.
 pub fn load(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    parse(&bytes, path)
+}
+
+/// Parses the bytes of a checkpoint file (what [`load`] read from `path`, which errors name).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded> {
     let bad = |reason: String| Error::Checkpoint {
         path: path.into(),
         reason,
     };
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {

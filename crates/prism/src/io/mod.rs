@@ -8,7 +8,7 @@
 mod checkpoint;
 mod params;
 
-pub use checkpoint::{FORMAT_KEY, Loaded, check_matches, load, non_finite, save};
+pub use checkpoint::{FORMAT_KEY, Loaded, check_matches, load, non_finite, parse, save};
 pub use params::{
     HostTensor, grads_by_name, grads_free_flat_params, host_params, host_to_flat, load_into,
     map_params,

@@ -30,6 +30,8 @@ pub(super) struct Diffusion<'a> {
     pub(super) device: Device,
     pub(super) dir: PathBuf,
     pub(super) pictures: bool,
+    /// Whether this process writes files (rank 0 of a data-parallel run).
+    pub(super) writer: bool,
 }
 
 impl Diffusion<'_> {
@@ -62,8 +64,10 @@ impl Method for Diffusion<'_> {
     fn step(&mut self, s: &mut Step<'_>) -> Result<Metrics> {
         let t = &self.cfg.train;
         let b = t.batch_size;
+        let shard = s.collective().shard(b)?;
         let mut rng = s.rng(0);
-        // 1. Data: the step's images, labels (some dropped to the null label) and flips.
+        // 1. Data: the step's images, labels (some dropped to the null label) and flips, for the
+        //    whole global batch (a data-parallel rank keeps its shard in `batch_loss`).
         let indices = self.train_set.indices_at(t.seed, s.index() * b as u64, b);
         let batch = self.train_set.try_batch(&indices, &mut rng, &self.device)?;
         let labels = self.labels_with_dropout(batch.labels, &mut rng);
@@ -76,14 +80,12 @@ impl Method for Diffusion<'_> {
             x0,
             &cond,
             &mut rng,
+            shard,
         )?;
-        // 3. Update and average.
+        // 3. Update (gradients averaged over the ranks) and average.
         let grads = loss.backward();
-        let loss = s.finite(
-            "the loss",
-            scalar(loss),
-            "lower train.lr or set train.grad_clip",
-        )?;
+        let loss = s.mean_over_ranks(scalar(loss))?;
+        let loss = s.finite("the loss", loss, "lower train.lr or set train.grad_clip")?;
         let grad_norm = s.update(&self.model, &grads)?;
         Ok(Metrics::from([
             ("loss".to_string(), loss),
@@ -123,8 +125,36 @@ impl Method for Diffusion<'_> {
         "lower train.lr or set train.grad_clip (train.max_bad_steps sets how many bad steps in a row stop a run)".into()
     }
 
-    fn begin(&mut self, _modules: &Modules, _step: u64) -> Result<()> {
-        crate::fsutil::write_atomic(&self.dir.join("config.toml"), self.cfg.to_toml().as_bytes())
+    /// Writes `config.toml`; on a resume (`step > 0`), also checks that the model file belongs to
+    /// the training state: each checkpoint writes the state, then the model, so a process killed
+    /// between the two leaves the model one checkpoint behind. Such a model (or a missing or
+    /// unreadable one) is rewritten from the state's EMA weights, with a note.
+    fn begin(&mut self, modules: &Modules, step: u64) -> Result<()> {
+        if !self.writer {
+            return Ok(());
+        }
+        crate::fsutil::write_atomic(&self.dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
+        if step == 0 {
+            return Ok(());
+        }
+        let path = self.dir.join(MODEL_FILE);
+        let model_step = io::load(&path)
+            .and_then(|ck| ck.meta_u64("step", &path))
+            .map_err(|e| e.to_string());
+        if model_step == Ok(step) {
+            return Ok(());
+        }
+        let was = match model_step {
+            Ok(s) => format!("is at step {s}"),
+            Err(e) => format!("cannot be used ({e})"),
+        };
+        eprintln!(
+            "'{}' {was} but the training state is at step {step} (a save was interrupted between \
+             the two files): rewriting it from the training state",
+            path.display()
+        );
+        let dir = self.dir.clone();
+        self.saved(modules, &dir, step)
     }
 
     fn saved(&mut self, modules: &Modules, dir: &Path, step: u64) -> Result<()> {

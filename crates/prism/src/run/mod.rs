@@ -33,7 +33,7 @@ use crate::denoiser::DiffusionModel;
 use crate::io::{self, FORMAT_KEY, load_into};
 use crate::nn::Condition;
 use crate::process::DiffusionProcess;
-use crate::train::{METRICS_FILE, Trainer, TrainerConfig};
+use crate::train::{Collective, METRICS_FILE, Single, Trainer, TrainerConfig};
 use crate::{Error, Result};
 use rand::SeedableRng;
 
@@ -198,6 +198,43 @@ fn write_loss_plot(dir: &Path) -> Result<()> {
     )
 }
 
+/// Bytes the tensors of one training batch certainly take: the batch's images, times the eight
+/// image-sized tensors every step holds at once (the clean batch, the noise, `z_t`, the network's
+/// output, the target, and their gradients), in `f32`. The network's activations come on top,
+/// so this is a lower bound: a batch that fails it cannot run.
+pub fn batch_memory_floor(cfg: &ExperimentConfig) -> u128 {
+    let d = &cfg.data;
+    let image = (d.channels as u128) * (d.image_size as u128).pow(2);
+    (cfg.train.batch_size as u128) * image * 8 * 4
+}
+
+/// Refuses a `train.batch_size` whose [`batch_memory_floor`] exceeds `available` bytes (the
+/// memory the system says is available; no check where it cannot say), before anything is
+/// allocated: otherwise the allocator aborts the process mid-step without a message.
+pub fn check_batch_memory(cfg: &ExperimentConfig, available: Option<u64>) -> Result<()> {
+    let need = batch_memory_floor(cfg);
+    match available {
+        Some(have) if need > u128::from(have) => Err(Error::config(format!(
+            "train.batch_size = {} needs at least {:.1} GiB for its {}×{}² images alone, but \
+             {:.1} GiB of memory is available; lower train.batch_size",
+            cfg.train.batch_size,
+            need as f64 / (1u64 << 30) as f64,
+            cfg.data.channels,
+            cfg.data.image_size,
+            have as f64 / (1u64 << 30) as f64,
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The memory available to new allocations (Linux's `MemAvailable`), if the system says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// The backend seed for weight initialisation (separate from the per-step streams).
 fn init_seed(seed: u64) -> u64 {
     seed ^ 0xA5A5_5A5A_0F0F_F0F0
@@ -205,22 +242,41 @@ fn init_seed(seed: u64) -> u64 {
 
 /// Runs (or resumes) the training job `cfg` in `opts.run_dir`.
 pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome> {
+    train_with(cfg, opts, &Single)
+}
+
+/// [`train`] as one rank of a data-parallel job over `collective`: each rank computes the loss of
+/// its shard of every global batch of `train.batch_size` (which the rank count must divide), the
+/// gradients are averaged, and rank 0 alone writes the run directory. With `R` ranks the weights
+/// equal one process's up to the order of floating-point sums (and the dropout masks, drawn per
+/// shard); a run resumes from a checkpoint written with any number of ranks.
+pub fn train_with(
+    cfg: &ExperimentConfig,
+    opts: &TrainOptions,
+    collective: &dyn Collective,
+) -> Result<TrainOutcome> {
     cfg.validate()?;
+    collective.shard(cfg.train.batch_size)?;
+    let writer = collective.rank() == 0;
     let dir = &opts.run_dir;
+    check_batch_memory(cfg, available_memory())?;
     let data = cfg.data.load()?;
+    // The labels of every split: the held-out images are what `prism eval` conditions on.
+    let all_classes = data.num_classes();
     let (train_set, _held_out) = data.split(cfg.data.held_out);
     let classes = cfg.model.num_classes();
     let key = cfg.model.net.key();
-    if classes > 0 && train_set.num_classes() == 0 {
+    if classes > 0 && all_classes == 0 {
         return Err(Error::config(format!(
             "{key}.num_classes = {classes} but the data at '{}' has no labels",
             cfg.data.path.display()
         )));
     }
-    if classes > 0 && train_set.num_classes() > classes {
+    if classes > 0 && all_classes > classes {
         return Err(Error::config(format!(
-            "the data has {} classes but {key}.num_classes = {classes}",
-            train_set.num_classes()
+            "the data at '{}' has {all_classes} classes (training and held-out images together) \
+             but {key}.num_classes = {classes}",
+            cfg.data.path.display()
         )));
     }
     let process = cfg.process.build()?;
@@ -252,10 +308,11 @@ pub fn train(cfg: &ExperimentConfig, opts: &TrainOptions) -> Result<TrainOutcome
         model,
         device,
         dir: dir.clone(),
-        pictures: opts.pictures,
+        pictures: opts.pictures && writer,
+        writer,
     };
-    let out = trainer.run(&mut method)?;
-    if opts.pictures && !out.interrupted {
+    let out = trainer.run_with(&mut method, collective)?;
+    if method.pictures && !out.interrupted {
         let ema = trainer.modules().ema(&model).expect("the model has an EMA");
         write_grid(
             cfg,

@@ -2,6 +2,8 @@
 //! The trainer and `prism bench` both call [`batch_loss`], so the benchmark times the step that
 //! training runs.
 
+use std::ops::Range;
+
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, RngCore};
 
@@ -14,11 +16,15 @@ use crate::process::{DiffusionProcess, Level};
 use crate::schedule::LogSnrSchedule;
 use crate::tensor::normal;
 
-/// The config's objective on clean images `x0` (`[B, C, H, W]`) under `cond`.
+/// The config's objective on the images `shard` (a range of batch indices) of the clean batch
+/// `x0` (`[B, C, H, W]`) under `cond`: the mean loss of those images (`0..B`: of the batch).
 ///
 /// Draws, in this order from `rng`: the times (the process's [`DiffusionProcess::draw_times`]:
 /// one offset of stratified times), the noise `ε`, and the seed of the device generator (dropout
-/// masks). The process groups the batch by state shape ([`DiffusionProcess::training_groups`]);
+/// masks) — always for the whole batch, so that the ranks of a data-parallel step, each given
+/// its shard, use exactly the times and noise that one process would for the whole batch (the
+/// dropout masks differ: the device generator of a shard is seeded with the shard's start
+/// added). The process groups the batch by state shape ([`DiffusionProcess::training_groups`]);
 /// each group is corrupted, `z_t = process.corrupt(x0, t, ε)`, and scored by the objective
 /// (formula sheet §1, with the multiscale loss of §2 where the config asks for it) on the model's
 /// raw output; the loss is the group losses weighted by their share of the batch, times the
@@ -32,13 +38,39 @@ pub fn batch_loss(
     x0: Tensor<4>,
     cond: &Condition,
     rng: &mut dyn RngCore,
+    shard: Range<usize>,
 ) -> Result<Tensor<1>> {
     let device = x0.device();
     let dims = x0.dims();
-    let b = dims[0];
-    let times = process.draw_times(b, rng);
+    let times = process.draw_times(dims[0], rng);
     let eps = normal(dims, rng, &device);
-    device.seed(rng.random());
+    device.seed(rng.random::<u64>().wrapping_add(shard.start as u64));
+    if shard.end > dims[0] || shard.is_empty() {
+        return Err(crate::Error::invalid(format!(
+            "the shard {shard:?} of a batch of {}",
+            dims[0]
+        )));
+    }
+    let (x0, eps, times, cond) = if shard.len() == dims[0] {
+        (x0, eps, times, cond.clone())
+    } else {
+        let keep: Vec<usize> = shard.clone().collect();
+        let idx = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                keep.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [keep.len()],
+            ),
+            &device,
+        );
+        (
+            x0.select(0, idx.clone()),
+            eps.select(0, idx),
+            times[shard].to_vec(),
+            cond.select(&keep),
+        )
+    };
+    let cond = &cond;
+    let b = times.len();
     let groups = process.training_groups(&times);
     if let [group] = groups.as_slice()
         && group.len() == b

@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Gradients;
 
+use super::collective::Collective;
 use super::modules::{Handle, Modules};
 use super::step_rng;
 use super::trainer::Metrics;
@@ -15,6 +16,7 @@ use crate::{Error, Result};
 /// The step function's view of the trainer during one step.
 pub struct Step<'a> {
     pub(super) modules: &'a mut Modules,
+    pub(super) collective: &'a dyn Collective,
     pub(super) index: u64,
     pub(super) seed: u64,
     /// Whether a module was updated in this step.
@@ -35,6 +37,20 @@ impl Step<'_> {
         step_rng(self.seed, self.index, stream)
     }
 
+    /// The processes training together ([`Collective::rank`], [`Collective::shard`]); one
+    /// ([`super::Single`]) unless the run is data-parallel. A step that shards its batch with
+    /// [`Collective::shard`] computes the mean loss of its shard; [`Step::update`] averages the
+    /// gradients over the ranks.
+    pub fn collective(&self) -> &dyn Collective {
+        self.collective
+    }
+
+    /// The mean of `value` over the ranks (e.g. a shard's loss: the batch's loss); `value` for
+    /// one process.
+    pub fn mean_over_ranks(&self, value: f64) -> Result<f64> {
+        self.collective.mean(value)
+    }
+
     /// The online weights of a module.
     pub fn module<M: Module + 'static>(&self, h: &Handle<M>) -> &M {
         self.modules.get(h)
@@ -51,13 +67,13 @@ impl Step<'_> {
     }
 
     /// Applies one AdamW update of the module from `grads` (the gradients of its parameters;
-    /// others are ignored) with its learning rate at this step, then its EMA update. Returns
+    /// others are ignored; averaged over the ranks of a data-parallel run) with its learning rate at this step, then its EMA update. Returns
     /// the module's gradient norm before clipping.
     ///
     /// The norm is checked first: if it is not finite, nothing is changed, the step is marked
     /// bad (the trainer skips it, see [`Step::finite`]) and the error says so.
     pub fn update<M: Module + 'static>(&mut self, h: &Handle<M>, grads: &Gradients) -> Result<f64> {
-        match self.modules.update(h, grads, self.index) {
+        match self.modules.update(h, grads, self.index, self.collective)? {
             Ok(norm) => {
                 self.updated = true;
                 Ok(norm)

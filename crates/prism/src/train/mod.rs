@@ -8,12 +8,19 @@
 //! `(seed, step)` ([`step_rng`], [`Step::rng`]), and the data order from `(seed, epoch)`, so the
 //! random state of a run is its step counter: a resumed run draws exactly what the uninterrupted
 //! run would have drawn.
+//!
+//! Data-parallel training runs the same loop on every rank of a [`Collective`] ([`Trainer::run_with`]):
+//! the step computes the loss of its [`Collective::shard`] of the global batch, [`Step::update`]
+//! averages the gradients over the ranks, and rank 0 alone writes.
 
 mod classifier;
+mod collective;
 mod context;
 mod ema;
 mod metrics;
 mod modules;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod optimizer;
 mod schedule;
 mod trainer;
@@ -21,10 +28,13 @@ mod trainer;
 pub use classifier::{
     ClassifierReport, ClassifierTraining, accuracy, cross_entropy, train_classifier,
 };
+pub use collective::{Collective, Single, launched_ranks};
 pub use context::Step;
 pub use ema::{ema_decay, ema_update};
 pub use metrics::{MetricsLine, read_metrics};
 pub use modules::{Handle, ModuleSpec, Modules};
+#[cfg(feature = "mpi")]
+pub use mpi::Mpi;
 pub use optimizer::{AdamW, AdamWConfig, NamedGrads};
 pub use schedule::LrSchedule;
 pub use trainer::{

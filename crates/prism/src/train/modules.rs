@@ -15,7 +15,7 @@ use burn::module::Module;
 use burn::tensor::Gradients;
 
 use super::optimizer::NamedGrads;
-use super::{AdamW, AdamWConfig, LrSchedule, ema_decay, ema_update};
+use super::{AdamW, AdamWConfig, Collective, LrSchedule, ema_decay, ema_update};
 use crate::io::{HostTensor, Loaded, grads_free_flat_params, host_params, load_into};
 use crate::{Error, Result};
 
@@ -230,21 +230,23 @@ impl Modules {
             .map(move |s| (format!("lr.{}", s.name()), s.lr(step)))
     }
 
-    /// One AdamW update of a module from `grads` with its learning rate at `step`, then its EMA
-    /// update with decay `ema_decay(d, step)`; returns the gradient norm before clipping. A
-    /// non-finite gradient norm changes nothing and is returned as the error.
+    /// One AdamW update of a module from `grads` averaged over the ranks of `c`, with its
+    /// learning rate at `step`, then its EMA update with decay `ema_decay(d, step)`; returns the
+    /// gradient norm (of the average) before clipping. A non-finite norm changes nothing and is
+    /// returned as `Ok(Err(norm))` (the same on every rank, since the ranks share the average).
     pub(super) fn update<M: Module + 'static>(
         &mut self,
         h: &Handle<M>,
         grads: &Gradients,
         step: u64,
-    ) -> std::result::Result<f64, f64> {
+        c: &dyn Collective,
+    ) -> Result<std::result::Result<f64, f64>> {
         let slot = self.typed_mut(h);
         let lr = slot.spec.lr.at(step);
-        let named = NamedGrads::new(slot.module(), grads);
+        let named = NamedGrads::new(slot.module(), grads).average(c)?;
         let norm = named.norm;
         if !norm.is_finite() {
-            return Err(norm);
+            return Ok(Err(norm));
         }
         let module = slot
             .module
@@ -255,7 +257,7 @@ impl Modules {
             slot.ema = Some(ema_update(ema, &module, ema_decay(d, step)));
         }
         slot.module = Some(module);
-        Ok(norm)
+        Ok(Ok(norm))
     }
 
     /// Every module's tensors and metadata for a training-state file.

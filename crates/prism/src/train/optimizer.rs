@@ -9,9 +9,11 @@
 use std::collections::BTreeMap;
 
 use burn::module::Module;
-use burn::tensor::{Gradients, Tensor};
+use burn::tensor::{Gradients, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::Collective;
+use crate::Result;
 use crate::io::{HostTensor, grads_by_name, map_params};
 use crate::tensor::{scalar, to_vec};
 
@@ -97,6 +99,43 @@ impl NamedGrads {
             .reduce(|a, b| a + b);
         let norm = sq.map_or(0.0, |s| scalar(s).sqrt());
         Self { grads, norm }
+    }
+
+    /// The mean of these gradients over the ranks of `c` (every rank calls it in the same step,
+    /// for the same module) and its norm; the gradients themselves for one process. The ranks'
+    /// gradients travel as one flat `f32` buffer in parameter-path order, and the norm is
+    /// recomputed from the mean (in `f64` on the host), so every rank gets the same values.
+    pub fn average(self, c: &dyn Collective) -> Result<Self> {
+        if c.size() == 1 {
+            return Ok(self);
+        }
+        let mut flat = Vec::new();
+        let mut parts = Vec::with_capacity(self.grads.len());
+        for (name, g) in self.grads {
+            let device = g.device();
+            let v = to_vec(g);
+            parts.push((name, v.len(), device));
+            flat.extend(v);
+        }
+        c.sum_f32(&mut flat)?;
+        let ranks = c.size() as f32;
+        for x in &mut flat {
+            *x /= ranks;
+        }
+        let norm = flat
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt();
+        let mut grads = BTreeMap::new();
+        let mut rest = flat.as_slice();
+        for (name, n, device) in parts {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            let t = Tensor::<1>::from_data(TensorData::new(head.to_vec(), [n]), &device);
+            grads.insert(name, t);
+        }
+        Ok(Self { grads, norm })
     }
 }
 

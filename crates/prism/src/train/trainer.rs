@@ -16,6 +16,7 @@ use std::time::Instant;
 use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::collective::{Collective, Single};
 use super::context::{Step, Window};
 use super::metrics::{self, MetricsLine};
 use super::modules::{Handle, ModuleSpec, Modules};
@@ -248,8 +249,22 @@ impl Trainer {
     /// in a row the run stops with an error and writes nothing, so the last periodic
     /// checkpoint stays as it was.
     pub fn run(&mut self, method: &mut dyn Method) -> Result<Outcome> {
+        self.run_with(method, &Single)
+    }
+
+    /// [`Trainer::run`] as one of the ranks of `collective` (data-parallel training): every rank
+    /// runs the same steps (the method shards its batch, [`Step::update`] averages gradients),
+    /// all ranks restore a resume from the same files, and only rank 0 writes (training state,
+    /// the method's `saved` files, metrics, progress bar). The ranks agree each step on whether
+    /// to stop (a signal may reach them at different steps), so they stop at the same step.
+    pub fn run_with(
+        &mut self,
+        method: &mut dyn Method,
+        collective: &dyn Collective,
+    ) -> Result<Outcome> {
+        let writer = collective.rank() == 0;
         let dir = self.cfg.run_dir.clone();
-        if let Some(d) = &dir {
+        if let Some(d) = dir.as_ref().filter(|_| writer) {
             std::fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
             // Half-written files of a killed run: the finished files beside them are intact.
             for name in crate::fsutil::remove_stale_temporaries(d)? {
@@ -259,7 +274,10 @@ impl Trainer {
                 );
             }
         }
-        let metrics_path = dir.as_ref().map(|d| d.join(METRICS_FILE));
+        let metrics_path = dir
+            .as_ref()
+            .filter(|_| writer)
+            .map(|d| d.join(METRICS_FILE));
         let mut step = 0;
         if self.cfg.resume {
             let d = dir
@@ -276,7 +294,7 @@ impl Trainer {
         method.begin(&self.modules, step)?;
         let c = self.cfg.clone();
         let end = c.stop_after.map_or(c.steps, |s| s.min(c.steps));
-        let bar = if c.progress {
+        let bar = if c.progress && writer {
             ProgressBar::new(c.steps)
         } else {
             ProgressBar::hidden()
@@ -296,12 +314,13 @@ impl Trainer {
         let (mut bad_in_row, mut bad_in_window, mut bad_total) = (0u64, 0u64, 0u64);
         let mut last_saved: Option<u64> = None;
         while step < end {
-            if c.stop.load(Ordering::SeqCst) {
+            if collective.any(c.stop.load(Ordering::SeqCst))? {
                 interrupted = true;
                 break;
             }
             let mut ctx = Step {
                 modules: &mut self.modules,
+                collective,
                 index: step,
                 seed: c.seed,
                 updated: false,
@@ -388,7 +407,7 @@ impl Trainer {
                 window = Window::new();
                 bad_in_window = 0;
             }
-            if let Some(d) = &dir
+            if let Some(d) = dir.as_ref().filter(|_| writer)
                 && !done
                 && c.checkpoint_every > 0
                 && step % c.checkpoint_every == 0
@@ -401,7 +420,7 @@ impl Trainer {
             bar.suspend(|| method.after_step(modules, step, done))?;
         }
         bar.finish_and_clear();
-        if let Some(d) = &dir {
+        if let Some(d) = dir.as_ref().filter(|_| writer) {
             self.save(d, step, method)?;
         }
         Ok(Outcome {
