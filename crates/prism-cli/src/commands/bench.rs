@@ -86,6 +86,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             ..prism::nn::Condition::cycling_labels(n, classes, &device)
         },
         guidance: cfg.sample.guidance,
+        guidance_interval: cfg.sample.guidance_interval,
         clip_x0: cfg.sample.clip_x0,
         seed: a.seed,
     };
@@ -126,7 +127,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let mut rng = step_rng(a.seed, step, 0);
         let x0 = Tensor::<4>::random([batch, c, s, s], Distribution::Uniform(-1.0, 1.0), &device);
         let labels = prism::nn::Condition::cycling_labels(batch, classes, &device).label;
-        let (x0, cond) = input.prepare(x0, labels)?;
+        let (x0, cond) = input.prepare(x0, prism::nn::Condition::labels(labels), &mut rng)?;
         let loss = batch_loss(&cfg, process.as_ref(), &model, x0, &cond, &mut rng)?;
         let grads = loss.backward();
         let loss = scalar(loss);

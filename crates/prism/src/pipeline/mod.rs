@@ -14,6 +14,7 @@
 //! sampler = "dpmpp-2m"
 //! ```
 
+mod inpaint;
 mod stage;
 
 pub use stage::{Stage, StageSampling};
@@ -45,6 +46,9 @@ pub struct StageEntry {
     /// Guidance weight (default: the stage's `sample.guidance`).
     #[serde(default)]
     pub guidance: Option<f64>,
+    /// Guidance interval in logSNR, `[lo, hi]` (default: the stage's `sample.guidance_interval`).
+    #[serde(default)]
+    pub guidance_interval: Option<crate::denoiser::GuidanceInterval>,
 }
 
 /// A pipeline file: `[[stage]]` entries, the base model first.
@@ -125,6 +129,7 @@ impl Pipeline {
                 sampling.steps = e.steps.unwrap_or(sampling.steps);
                 sampling.kind = e.sampler.unwrap_or(sampling.kind);
                 sampling.guidance = e.guidance.unwrap_or(sampling.guidance);
+                sampling.guidance_interval = e.guidance_interval.or(sampling.guidance_interval);
             }
         }
     }
@@ -138,6 +143,12 @@ impl Pipeline {
         let Some((first, _)) = stages.first() else {
             return Err(Error::invalid("a pipeline needs at least one stage"));
         };
+        if first.cfg.stage.is_inpaint() {
+            return Err(Error::invalid(format!(
+                "'{}' is an inpainting model: it fills a masked image; use prism inpaint",
+                first.path.display()
+            )));
+        }
         if !first.cfg.stage.is_base() {
             return Err(Error::invalid(format!(
                 "the first stage '{}' must be a base model, not a super-resolution stage",
