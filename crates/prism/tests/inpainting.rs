@@ -24,8 +24,10 @@ use prism::run::train;
 use prism::stage::StageConfig;
 use rand::SeedableRng;
 
-/// Masked-region error at logSNR −6 must be at most this fraction of the mean image's.
-const MAX_RATIO: f64 = 0.8;
+/// Masked-region error at logSNR −6 must be at most this fraction of the mean image's. Measured
+/// (2026-11-29, release, 2 shared cores under load: 56 s of CPU time, 174 s wall): model 0.128,
+/// mean image 0.355, ratio 0.360.
+const MAX_RATIO: f64 = 0.5;
 
 #[test]
 #[cfg_attr(
