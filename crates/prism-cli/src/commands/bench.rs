@@ -77,12 +77,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
         steps: a.sample_steps,
         shape: [n, c, s, s],
         cond: prism::nn::Condition {
-            // A super-resolution stage samples given its low-resolution input: random images here.
-            image: cfg.stage.training_condition(&Tensor::<4>::random(
-                [n, c, s, s],
-                Distribution::Uniform(-1.0, 1.0),
-                &device,
-            ))?,
+            // A super-resolution stage samples given its low-resolution input, an inpainting model
+            // given a masked image and a mask: from random images here.
+            image: cfg
+                .model_input()?
+                .prepare(
+                    Tensor::<4>::random([n, c, s, s], Distribution::Uniform(-1.0, 1.0), &device),
+                    prism::nn::Condition::none(),
+                    &mut step_rng(a.seed, 0, 1),
+                )?
+                .1
+                .image,
             ..prism::nn::Condition::cycling_labels(n, classes, &device)
         },
         guidance: cfg.sample.guidance,

@@ -17,7 +17,7 @@
 //!   class embedding is added to the noise embedding). The null label `num_classes` has its own
 //!   learned tokens: the null context of classifier-free guidance.
 //! - `data`: a sequence the user supplies with the images (`data.context`, e.g. precomputed text
-//!   embeddings; see [`crate::data::ContextFile`]). Its null context is all zeros `[B, L, D]`:
+//!   embeddings; see [`crate::data::Contexts`]). Its null context is all zeros `[B, L, D]`:
 //!   with bias-free K and V projections, zero tokens give zero keys and values, so the
 //!   cross-attention adds only its output bias — the same "no context" for every sample, and
 //!   stackable with real contexts in one guided batch.

@@ -28,6 +28,14 @@ use crate::nn::Condition;
 use crate::sample::SamplerKind;
 use crate::{Error, Result};
 
+/// The refusal of an inpainting model as a pipeline stage.
+fn inpainting_model(path: &Path) -> Error {
+    Error::invalid(format!(
+        "'{}' is an inpainting model: it fills a masked image; use prism inpaint",
+        path.display()
+    ))
+}
+
 /// Stages deeper than this are refused (a base reference that loops).
 const MAX_STAGES: usize = 8;
 
@@ -82,6 +90,9 @@ impl Pipeline {
                 )));
             }
             let stage = Stage::load(&p, device)?;
+            if stage.cfg.stage.is_inpaint() {
+                return Err(inpainting_model(&p));
+            }
             next = match stage.cfg.stage.base() {
                 Some(base) => Some(base.to_path_buf()),
                 None if !stage.cfg.stage.is_base() => {
@@ -143,11 +154,8 @@ impl Pipeline {
         let Some((first, _)) = stages.first() else {
             return Err(Error::invalid("a pipeline needs at least one stage"));
         };
-        if first.cfg.stage.is_inpaint() {
-            return Err(Error::invalid(format!(
-                "'{}' is an inpainting model: it fills a masked image; use prism inpaint",
-                first.path.display()
-            )));
+        if let Some((s, _)) = stages.iter().find(|(s, _)| s.cfg.stage.is_inpaint()) {
+            return Err(inpainting_model(&s.path));
         }
         if !first.cfg.stage.is_base() {
             return Err(Error::invalid(format!(
