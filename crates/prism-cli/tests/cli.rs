@@ -381,3 +381,74 @@ fn laplacian_model_trains_samples_and_evaluates() {
     assert_eq!(image::open(&strip).unwrap().width(), 5 * 34 + 2);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `prism inpaint` fills the white region of the mask and keeps every other pixel of the input
+/// exactly; a mask or image of the wrong size and a model that does not inpaint are refused.
+#[test]
+fn inpaint_keeps_the_known_region_exactly() {
+    let dir = temp_dir("inpaint");
+    let text = std::fs::read_to_string(tiny_config(&dir, 2, 50))
+        .unwrap()
+        .replace("[process]", "[stage]\nkind = \"inpaint\"\n\n[process]")
+        .replace(
+            "channels = 1\nbase_channels",
+            "channels = 1\ncond_channels = 2\nbase_channels",
+        )
+        .replace("num_classes = 10\n", "")
+        .replace("guidance = 1.5", "guidance = 1.0");
+    let cfg = dir.join("inpaint.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let run = dir.join("run");
+    let o = cli(
+        "train --quiet --no-pictures --config {} --out {}",
+        &[&cfg, &run],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = run.join("model.safetensors");
+
+    let (img, mask, out) = (
+        dir.join("in.png"),
+        dir.join("mask.png"),
+        dir.join("out.png"),
+    );
+    let input = image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * 13 + y * 3) as u8]));
+    input.save(&img).unwrap();
+    let hole = |x: u32, y: u32| (4..10).contains(&x) && (6..12).contains(&y);
+    image::GrayImage::from_fn(16, 16, |x, y| {
+        image::Luma([if hole(x, y) { 255 } else { 0 }])
+    })
+    .save(&mask)
+    .unwrap();
+    let o = cli(
+        "inpaint --checkpoint {} --image {} --mask {} --steps 3 --out {}",
+        &[&model, &img, &mask, &out],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let filled = image::open(&out).unwrap().to_luma8();
+    assert_eq!(filled.dimensions(), (16, 16));
+    let mut changed = 0;
+    for (x, y, p) in filled.enumerate_pixels() {
+        if hole(x, y) {
+            changed += usize::from(p != input.get_pixel(x, y));
+        } else {
+            assert_eq!(p, input.get_pixel(x, y), "known pixel ({x}, {y})");
+        }
+    }
+    assert!(changed > 0, "the hole is filled");
+
+    let small = dir.join("small.png");
+    image::GrayImage::new(8, 8).save(&small).unwrap();
+    let o = cli(
+        "inpaint --checkpoint {} --image {} --mask {} --out {}",
+        &[&model, &img, &small, &out],
+    );
+    fails_with(&o, "give a mask of the image's size");
+    let o = cli(
+        "inpaint --checkpoint {} --image {} --mask {} --out {}",
+        &[&model, &small, &small, &out],
+    );
+    fails_with(&o, "this model fills 16×16 images");
+    let o = cli("sample --checkpoint {} --num 1 --steps 1", &[&model]);
+    fails_with(&o, "is an inpainting model");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataConfig;
 use burn::tensor::Tensor;
 
-use crate::denoiser::ModelConfig;
+use crate::denoiser::{GuidanceInterval, ModelConfig};
 use crate::objective::{LossInputs, Weighting, multiscale_loss};
 use crate::process::Parameterization;
 use crate::process::ProcessConfig;
@@ -188,6 +188,9 @@ pub struct SampleConfig {
     /// Classifier-free guidance weight (1: none).
     #[serde(default = "default_guidance")]
     pub guidance: f64,
+    /// Guide only at logSNR in `[lo, hi]` (Kynkäänniemi et al. 2024; absent: everywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance_interval: Option<GuidanceInterval>,
     /// Clip `x̂` to `[-1, 1]` while sampling.
     #[serde(default = "default_clip")]
     pub clip_x0: bool,
@@ -216,6 +219,7 @@ impl Default for SampleConfig {
             steps: default_steps(),
             num: default_num(),
             guidance: default_guidance(),
+            guidance_interval: None,
             clip_x0: default_clip(),
         }
     }
@@ -264,6 +268,7 @@ impl ExperimentConfig {
         self.model
             .validate_for(self.data.image_size, self.data.channels)?;
         self.validate_stage()?;
+        self.validate_context()?;
         self.objective.validate()?;
         let t = &self.train;
         if t.steps == 0 || t.batch_size == 0 {
@@ -317,6 +322,28 @@ impl ExperimentConfig {
         crate::denoiser::ModelInput::new(&self.space, &self.stage)
     }
 
+    /// `data.context` is set exactly when the network's cross-attention reads a supplied context.
+    fn validate_context(&self) -> Result<()> {
+        let net = &self.model.net;
+        let reads = net
+            .core()
+            .cross_attention
+            .as_ref()
+            .is_some_and(|x| x.class_tokens().is_none());
+        match (reads, &self.data.context) {
+            (true, None) => Err(Error::config(format!(
+                "{}.cross_attention.context = {{ kind = \"data\" }} needs data.context (a safetensors file of context sequences)",
+                net.key()
+            ))),
+            (false, Some(c)) => Err(Error::config(format!(
+                "data.context = '{}' is set, but the network reads no supplied context (set {}.cross_attention with context = {{ kind = \"data\" }})",
+                c.display(),
+                net.key()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// A super-resolution stage's network takes the low-resolution image beside the state; a
     /// base model's takes none.
     fn validate_stage(&self) -> Result<()> {
@@ -329,10 +356,10 @@ impl ExperimentConfig {
                 "{}.cond_channels = {} but this {} stage conditions on {want} channels (after patching)",
                 net.key(),
                 net.core().cond_channels,
-                if self.stage.is_base() {
-                    "base"
-                } else {
-                    "super-resolution"
+                match self.stage {
+                    StageConfig::Base => "base",
+                    StageConfig::SuperResolution { .. } => "super-resolution",
+                    StageConfig::Inpaint { .. } => "inpainting (channels + 1 for the mask)",
                 }
             )));
         }

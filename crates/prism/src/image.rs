@@ -46,6 +46,19 @@ pub fn grid(images: Tensor<4>, cols: usize) -> Result<RgbImage> {
     Ok(out)
 }
 
+/// One image `[1, C, H, W]` (C = 1 or 3) in `[-1, 1]` as 8-bit RGB at its own size (no border).
+pub fn to_image(image: Tensor<4>) -> Result<RgbImage> {
+    let [b, _, h, w] = image.dims();
+    if b != 1 {
+        return Err(Error::Shape(format!(
+            "one image [1, C, H, W] expected, got a batch of {b}"
+        )));
+    }
+    // The grid of one image is the image inside a 2-pixel border.
+    let framed = grid(image, 1)?;
+    Ok(image::imageops::crop_imm(&framed, 2, 2, w as u32, h as u32).to_image())
+}
+
 /// Saves an image as PNG, atomically, creating the parent directory.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut bytes = Vec::new();

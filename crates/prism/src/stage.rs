@@ -5,12 +5,21 @@
 //!
 //! An upsampling stage names the checkpoint of the stage below it (`base`), so sampling it runs
 //! the whole chain; `prism sample --pipeline` takes an explicit list instead.
+//!
+//! An inpainting model (latent diffusion's concat conditioning) is a stage of its own: it draws
+//! from noise given a masked image and the mask (`C + 1` condition channels: the image with the
+//! region to fill set to 0, then the mask, 1 = fill). Training draws the masks
+//! ([`MaskConfig`]); `prism inpaint` takes them from the user.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use burn::tensor::Device;
+use rand::RngCore;
+
+use crate::data::MaskConfig;
 use crate::transform::{try_down, up_nearest};
 use crate::{Error, Result};
 
@@ -30,6 +39,12 @@ pub enum StageConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         base: Option<PathBuf>,
     },
+    /// An inpainting model: conditioned on the masked image and the mask.
+    Inpaint {
+        /// How training masks are drawn.
+        #[serde(default)]
+        masks: MaskConfig,
+    },
 }
 
 impl StageConfig {
@@ -43,6 +58,7 @@ impl StageConfig {
         match self {
             StageConfig::Base => 0,
             StageConfig::SuperResolution { .. } => channels,
+            StageConfig::Inpaint { .. } => channels + 1,
         }
     }
 
@@ -50,7 +66,7 @@ impl StageConfig {
     pub fn base(&self) -> Option<&Path> {
         match self {
             StageConfig::SuperResolution { base, .. } => base.as_deref(),
-            StageConfig::Base => None,
+            StageConfig::Base | StageConfig::Inpaint { .. } => None,
         }
     }
 
@@ -58,12 +74,15 @@ impl StageConfig {
     pub fn input_size(&self, image_size: usize) -> Option<usize> {
         match self {
             StageConfig::SuperResolution { factor, .. } => Some(image_size / factor),
-            StageConfig::Base => None,
+            StageConfig::Base | StageConfig::Inpaint { .. } => None,
         }
     }
 
     /// Range checks against the data side; errors name the key.
     pub fn validate(&self, image_size: usize) -> Result<()> {
+        if let StageConfig::Inpaint { masks } = self {
+            masks.validate("stage.masks")?;
+        }
         if let StageConfig::SuperResolution { factor, .. } = *self
             && (factor < 2 || !image_size.is_multiple_of(factor))
         {
@@ -74,11 +93,33 @@ impl StageConfig {
         Ok(())
     }
 
+    /// Whether this is an inpainting model.
+    pub fn is_inpaint(&self) -> bool {
+        matches!(self, StageConfig::Inpaint { .. })
+    }
+
+    /// Training: the masks `[B, 1, H, W]` of an inpainting model for images of `shape`, drawn
+    /// from `rng`; `None` for other stages.
+    pub fn training_mask(
+        &self,
+        shape: [usize; 4],
+        rng: &mut dyn RngCore,
+        device: &Device,
+    ) -> Option<Tensor<4>> {
+        match self {
+            StageConfig::Inpaint { masks } => {
+                Some(masks.draw(shape[0], shape[2], shape[3], rng, device))
+            }
+            _ => None,
+        }
+    }
+
     /// Training: the spatial condition of clean images `x0` (`x0` pooled by `factor`, then
-    /// upsampled back); `None` for a base model.
+    /// upsampled back); `None` for a base model and for an inpainting model (whose condition
+    /// comes from its mask, see [`Self::training_mask`]).
     pub fn training_condition(&self, x0: &Tensor<4>) -> Result<Option<Tensor<4>>> {
         match *self {
-            StageConfig::Base => Ok(None),
+            StageConfig::Base | StageConfig::Inpaint { .. } => Ok(None),
             StageConfig::SuperResolution { factor, .. } => {
                 Ok(Some(up_nearest(try_down(x0.clone(), factor)?, factor)))
             }
@@ -88,7 +129,7 @@ impl StageConfig {
     /// Sampling: the spatial condition from the stage below's output `low`.
     pub fn condition_from(&self, low: Tensor<4>) -> Result<Option<Tensor<4>>> {
         match *self {
-            StageConfig::Base => Ok(None),
+            StageConfig::Base | StageConfig::Inpaint { .. } => Ok(None),
             StageConfig::SuperResolution { factor, .. } => Ok(Some(up_nearest(low, factor))),
         }
     }

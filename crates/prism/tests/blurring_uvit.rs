@@ -30,6 +30,7 @@ fn blurring_trains_and_samples_with_a_uvit() {
         shape: [2, 1, 16, 16],
         cond: prism::nn::Condition::none(),
         guidance: 1.0,
+        guidance_interval: None,
         clip_x0: true,
         seed: 1,
     };

@@ -26,6 +26,7 @@ fn part(held_out: usize, flip: bool) -> DataConfig {
         random_flip: flip,
         limit: 0,
         lazy: false,
+        context: None,
     }
 }
 

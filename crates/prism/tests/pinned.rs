@@ -48,6 +48,7 @@ fn shipped_checkpoint_sample_is_pinned() {
         shape: [16, 1, 32, 32],
         cond: prism::nn::Condition::cycling_labels(16, 10, &device),
         guidance: 1.5,
+        guidance_interval: None,
         clip_x0: true,
         seed: 7,
     };
@@ -99,6 +100,7 @@ fn blurring_run_is_pinned() {
         shape: [4, 1, 16, 16],
         cond: prism::nn::Condition::cycling_labels(4, cfg.model.num_classes(), &device),
         guidance: 1.0,
+        guidance_interval: None,
         clip_x0: true,
         seed: 3,
     };

@@ -68,6 +68,7 @@ fn model_file_loads_and_samples() {
         shape: [2, 1, 16, 16],
         cond: prism::nn::Condition::from_labels(&[0, 1], &device),
         guidance: 2.0,
+        guidance_interval: None,
         clip_x0: true,
         seed: 0,
     };

@@ -77,15 +77,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
         steps: a.sample_steps,
         shape: [n, c, s, s],
         cond: prism::nn::Condition {
-            // A super-resolution stage samples given its low-resolution input: random images here.
-            image: cfg.stage.training_condition(&Tensor::<4>::random(
-                [n, c, s, s],
-                Distribution::Uniform(-1.0, 1.0),
-                &device,
-            ))?,
+            // A super-resolution stage samples given its low-resolution input, an inpainting model
+            // given a masked image and a mask: from random images here.
+            image: cfg
+                .model_input()?
+                .prepare(
+                    Tensor::<4>::random([n, c, s, s], Distribution::Uniform(-1.0, 1.0), &device),
+                    prism::nn::Condition::none(),
+                    &mut step_rng(a.seed, 0, 1),
+                )?
+                .1
+                .image,
             ..prism::nn::Condition::cycling_labels(n, classes, &device)
         },
         guidance: cfg.sample.guidance,
+        guidance_interval: cfg.sample.guidance_interval,
         clip_x0: cfg.sample.clip_x0,
         seed: a.seed,
     };
@@ -126,7 +132,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let mut rng = step_rng(a.seed, step, 0);
         let x0 = Tensor::<4>::random([batch, c, s, s], Distribution::Uniform(-1.0, 1.0), &device);
         let labels = prism::nn::Condition::cycling_labels(batch, classes, &device).label;
-        let (x0, cond) = input.prepare(x0, labels)?;
+        let (x0, cond) = input.prepare(x0, prism::nn::Condition::labels(labels), &mut rng)?;
         let loss = batch_loss(
             &cfg,
             process.as_ref(),

@@ -20,6 +20,7 @@ fn data(path: &std::path::Path, size: usize, channels: usize, flip: bool) -> Dat
         random_flip: flip,
         limit: 0,
         lazy: false,
+        context: None,
     }
 }
 

@@ -219,7 +219,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let guidance = a.sampling.guidance.unwrap_or(cfg.sample.guidance);
         let real = first_batch(&held_out, n, &device)?;
         // A super-resolution stage refines the held-out images pooled to its input size.
-        let image = input.prepare(real.clone(), None)?.1.image;
+        let mut mask_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(a.seed);
+        let image = input
+            .prepare(real.clone(), prism::nn::Condition::none(), &mut mask_rng)?
+            .1
+            .image;
         let d = &cfg.data;
         let request = Generate {
             kind,
@@ -232,6 +236,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 ..prism::nn::Condition::cycling_labels(n, classes, &device)
             },
             guidance,
+            guidance_interval: a
+                .sampling
+                .guidance_interval
+                .or(cfg.sample.guidance_interval),
             clip_x0: cfg.sample.clip_x0 && !a.sampling.no_clip,
             seed: a.seed,
         };

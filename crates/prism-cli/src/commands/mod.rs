@@ -4,6 +4,7 @@ mod bench;
 mod classifier;
 mod eval;
 mod forward;
+mod inpaint;
 mod sample;
 mod schedule;
 mod train;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) => sample::run(a),
         Command::Schedule(a) => schedule::run(a),
         Command::Forward(a) => forward::run(a),
+        Command::Inpaint(a) => inpaint::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Classifier(a) => classifier::run(a),
         Command::Bench(a) => bench::run(a),

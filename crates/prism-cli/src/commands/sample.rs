@@ -31,19 +31,17 @@ pub fn run(a: SampleArgs) -> Result<()> {
         (_, Some(c)) => Some(vec![c as i64; a.num]),
         (k, None) => Some((0..a.num).map(|i| (i % k) as i64).collect()),
     };
-    if classes == 0 && a.sampling.guidance.is_some_and(|g| g != 1.0) {
-        bail!("--guidance needs a class-conditional model");
-    }
     // Flags apply to every stage; a pipeline file's own per-stage settings win over them.
     pipeline.configure(|sampling| {
         sampling.steps = a.steps;
         sampling.kind = requested.unwrap_or(sampling.kind);
         sampling.guidance = a.sampling.guidance.unwrap_or(sampling.guidance);
+        sampling.guidance_interval = a.sampling.guidance_interval.or(sampling.guidance_interval);
         sampling.clip_x0 = !a.sampling.no_clip;
     });
     for (stage, sampling) in &pipeline.stages {
         eprintln!(
-            "prism sample: {} (step {}), {} × {}², {} with {} steps, guidance {}, seed {}",
+            "prism sample: {} (step {}), {} × {}², {} with {} steps, guidance {}{}, seed {}",
             stage.path.display(),
             stage.step,
             a.num,
@@ -51,13 +49,36 @@ pub fn run(a: SampleArgs) -> Result<()> {
             sampling.kind,
             sampling.steps,
             sampling.guidance,
+            sampling
+                .guidance_interval
+                .map_or(String::new(), |i| format!(" in logSNR {i}")),
             a.seed
         );
     }
-    let cond = match labels {
+    let mut cond = match labels {
         Some(l) => Condition::from_labels(&l, &device),
         None => Condition::none(),
     };
+    let reads_context = pipeline.stages.iter().any(|(s, _)| s.model.reads_context());
+    match (&a.context, reads_context) {
+        (Some(path), true) => {
+            let c = prism::data::Contexts::read(path, a.num, None)
+                .with_context(|| format!("reading --context '{}'", path.display()))?;
+            let all: Vec<usize> = (0..a.num).collect();
+            cond.context = Some(c.batch(&all, &device));
+        }
+        (Some(_), false) => {
+            bail!("--context given, but no stage's cross-attention reads a context")
+        }
+        (None, true) => bail!(
+            "this model's cross-attention reads a context sequence: give --context FILE \
+             (a tensor 'context' [N, L, D] with N = --num)"
+        ),
+        (None, false) => {}
+    }
+    if classes == 0 && !reads_context && a.sampling.guidance.is_some_and(|g| g != 1.0) {
+        bail!("--guidance needs a class-conditional model (or one that reads a context)");
+    }
     let stages = pipeline.stages.len();
     let bar = std::cell::RefCell::new(super::progress(0, "sampling"));
     let images = pipeline.generate(

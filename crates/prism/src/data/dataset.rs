@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{DataConfig, Fit, LazyDecode, fit_to_size, hflip};
+use super::{Contexts, DataConfig, Fit, LazyDecode, fit_to_size, hflip};
 use crate::{Error, Result};
 
 /// See the module docs.
@@ -23,6 +23,7 @@ pub struct Dataset {
     files: Vec<PathBuf>,
     decode: Option<LazyDecode>,
     labels: Option<Vec<u32>>,
+    contexts: Option<Contexts>,
     channels: usize,
     stored: usize,
     size: usize,
@@ -37,6 +38,8 @@ pub struct Batch {
     pub images: Tensor<4>,
     /// `[B]` class indices, when the set is labelled.
     pub labels: Option<Tensor<1, Int>>,
+    /// `[B, L, D]` context sequences, when the set has them (`data.context`).
+    pub context: Option<Tensor<3>>,
 }
 
 fn to_unit(v: u8) -> f32 {
@@ -67,6 +70,7 @@ impl Dataset {
             files: Vec::new(),
             decode: None,
             labels: None,
+            contexts: None,
             channels: cfg.channels,
             stored,
             size: cfg.image_size,
@@ -179,6 +183,17 @@ impl Dataset {
         self.labels.as_deref()
     }
 
+    /// The set with a context sequence per image.
+    pub fn with_contexts(mut self, contexts: Contexts) -> Self {
+        self.contexts = Some(contexts);
+        self
+    }
+
+    /// The context sequences, if any.
+    pub fn contexts(&self) -> Option<&Contexts> {
+        self.contexts.as_ref()
+    }
+
     /// Number of classes (`max label + 1`; 0 if unlabelled).
     pub fn num_classes(&self) -> usize {
         self.labels
@@ -194,6 +209,9 @@ impl Dataset {
         if let Some(l) = &mut self.labels {
             l.truncate(n);
         }
+        if let Some(c) = &mut self.contexts {
+            c.take(n);
+        }
         self
     }
 
@@ -207,6 +225,7 @@ impl Dataset {
             .split_off((keep * self.image_len()).min(self.pixels.len()));
         test.files = self.files.split_off(keep.min(self.files.len()));
         test.labels = self.labels.as_mut().map(|l| l.split_off(keep));
+        test.contexts = self.contexts.as_mut().map(|c| c.split_off(keep));
         test.random_flip = false;
         test.random_crop = false;
         (self, test)
@@ -230,7 +249,12 @@ impl Dataset {
             let v: Vec<i64> = indices.iter().map(|&i| l[i] as i64).collect();
             Tensor::<1, Int>::from_data(TensorData::new(v, [indices.len()]), device)
         });
-        Ok(Batch { images, labels })
+        let context = self.contexts.as_ref().map(|c| c.batch(indices, device));
+        Ok(Batch {
+            images,
+            labels,
+            context,
+        })
     }
 
     fn memory_batch<R: Rng + ?Sized>(&self, indices: &[usize], rng: &mut R) -> Vec<f32> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, RgbImage};
 use rayon::prelude::*;
 
-use super::{DataConfig, Dataset, Fit, LazyDecode, fit_to_size};
+use super::{Contexts, DataConfig, Dataset, Fit, LazyDecode, fit_to_size};
 use crate::{Error, Result};
 
 fn is_image(p: &Path) -> bool {
@@ -84,6 +84,24 @@ pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
             reason: "no PNG or JPEG images found (directly or in class sub-folders)".into(),
         });
     }
+    let contexts = cfg
+        .context
+        .as_ref()
+        .filter(|_| !cfg.lazy)
+        .map(|c| {
+            let names: Vec<String> = files
+                .iter()
+                .map(|(p, _)| {
+                    let rel = p.strip_prefix(dir).unwrap_or(p);
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .collect();
+            Contexts::read(c, files.len(), Some(&names))
+        })
+        .transpose()?;
     if cfg.limit > 0 {
         files.truncate(cfg.limit);
     }
@@ -110,7 +128,14 @@ pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
                 .map(|img| fit_to_size(&img, load_size, fit, cfg.background))
         })
         .collect::<Result<_>>()?;
-    Dataset::from_rgb(&images, labels, cfg, dir)
+    let set = Dataset::from_rgb(&images, labels, cfg, dir)?;
+    Ok(match contexts {
+        Some(mut c) => {
+            c.take(set.len());
+            set.with_contexts(c)
+        }
+        None => set,
+    })
 }
 
 impl DataConfig {
@@ -139,6 +164,7 @@ mod tests {
             random_flip: false,
             limit: 0,
             lazy: false,
+            context: None,
         }
     }
 

@@ -110,6 +110,7 @@ mod tests {
             random_flip: false,
             limit: 0,
             lazy: true,
+            context: None,
         }
     }
 

@@ -1,16 +1,20 @@
 //! ① Data: IDX (MNIST-style) files and image folders → an in-memory set of images in `[-1, 1]`,
 //! with labels when the source has them, a held-out split, and deterministic batches.
 
+mod context;
 mod dataset;
 mod folder;
 mod idx;
 mod lazy;
+mod mask;
 mod transform;
 
+pub use context::{CONTEXT_TENSOR, Contexts};
 pub use dataset::{Batch, Dataset, planes};
 pub use folder::{decode_image, open_image, read_folder};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
 pub use lazy::LazyDecode;
+pub use mask::MaskConfig;
 pub use transform::{Fit, fit_to_size, hflip};
 
 use std::path::{Path, PathBuf};
@@ -56,6 +60,11 @@ pub struct DataConfig {
     /// `fit = "random_crop"`, centred otherwise.
     #[serde(default)]
     pub lazy: bool,
+    /// Context sequences for a network whose cross-attention reads them (`context = { kind =
+    /// "data" }`): a safetensors file, one `[N, L, D]` tensor `context` in the set's order or one
+    /// `[L, D]` tensor per image named by its path in the folder ([`Contexts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<PathBuf>,
 }
 
 fn default_channels() -> usize {
@@ -98,6 +107,14 @@ impl DataConfig {
         } else {
             self.load_idx(path)?
         };
+        if let Some(c) = &self.context
+            && set.contexts().is_none()
+        {
+            return Err(Error::config(format!(
+                "data.context = '{}' needs an IDX file or an in-memory image folder (data.lazy = false)",
+                c.display()
+            )));
+        }
         let set = if self.limit > 0 {
             set.take(self.limit)
         } else {
@@ -132,7 +149,11 @@ impl DataConfig {
             }
             _ => None,
         };
-        Dataset::from_grey_u8(&pixels, n, h, w, labels, self)
+        let set = Dataset::from_grey_u8(&pixels, n, h, w, labels, self)?;
+        Ok(match &self.context {
+            Some(c) => set.with_contexts(Contexts::read(c, n, None)?),
+            None => set,
+        })
     }
 }
 

@@ -1,14 +1,15 @@
 //! What a model reads for a batch of clean images: the images in the model's space, and its
-//! condition — the labels, and a super-resolution stage's low-resolution image (in the space
-//! too). Training, evaluation and benchmarks prepare batches here, so they all feed the model
-//! the same way.
+//! condition — the labels and context, a super-resolution stage's low-resolution image (in the
+//! space too), an inpainting model's masked image and mask. Training, evaluation and benchmarks
+//! prepare batches here, so they all feed the model the same way.
 
-use burn::tensor::{Int, Tensor};
+use burn::tensor::Tensor;
+use rand::RngCore;
 
-use crate::Result;
 use crate::nn::Condition;
 use crate::space::{Space, SpaceConfig};
 use crate::stage::StageConfig;
+use crate::{Error, Result};
 
 /// See the module docs.
 #[derive(Debug)]
@@ -31,21 +32,44 @@ impl ModelInput {
         self.space.as_ref()
     }
 
-    /// `images` (`[B, C, H, W]` in `[-1, 1]`) in the space, and the condition with `labels`.
+    /// `images` (`[B, C, H, W]` in `[-1, 1]`) in the space, and the condition: `cond`'s labels
+    /// and context with the stage's spatial condition added (an inpainting model's masks drawn
+    /// from `rng`).
     pub fn prepare(
         &self,
         images: Tensor<4>,
-        labels: Option<Tensor<1, Int>>,
+        cond: Condition,
+        rng: &mut dyn RngCore,
     ) -> Result<(Tensor<4>, Condition)> {
-        let image = self
+        let image = match self
             .stage
-            .training_condition(&images)?
-            .map(|i| self.space.encode(i))
-            .transpose()?;
-        let cond = Condition {
-            image,
-            ..Condition::labels(labels)
+            .training_mask(images.dims(), rng, &images.device())
+        {
+            Some(mask) => Some(self.inpainting_condition(images.clone(), mask)?),
+            None => self
+                .stage
+                .training_condition(&images)?
+                .map(|i| self.space.encode(i))
+                .transpose()?,
         };
-        Ok((self.space.encode(images)?, cond))
+        Ok((self.space.encode(images)?, Condition { image, ..cond }))
+    }
+
+    /// An inpainting model's spatial condition for `images` (`[B, C, H, W]`) and `mask`
+    /// (`[B, 1, H, W]`, 1 = fill): the masked image `images · (1 − mask)` in the space, then the
+    /// mask at the space's resolution ([`Space::mask`]), on the channel axis (`C_space + 1`).
+    pub fn inpainting_condition(&self, images: Tensor<4>, mask: Tensor<4>) -> Result<Tensor<4>> {
+        let [b, _, h, w] = images.dims();
+        if mask.dims() != [b, 1, h, w] {
+            return Err(Error::Shape(format!(
+                "the mask is {:?}; the images [{b}, _, {h}, {w}] need [{b}, 1, {h}, {w}]",
+                mask.dims()
+            )));
+        }
+        let masked = images * (mask.clone().neg() + 1.0);
+        Ok(Tensor::cat(
+            vec![self.space.encode(masked)?, self.space.mask(mask)?],
+            1,
+        ))
     }
 }

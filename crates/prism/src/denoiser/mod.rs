@@ -4,10 +4,12 @@
 //! isotropic process). Samplers see only the [`Denoise`] trait.
 
 mod config;
+mod guidance;
 mod input;
 mod model;
 
 pub use config::{ModelConfig, NetConfig};
+pub use guidance::{GuidanceInterval, GuidedDenoiser};
 pub use input::ModelInput;
 pub use model::DiffusionModel;
 
@@ -37,41 +39,6 @@ impl Denoise for ModelDenoiser<'_> {
     fn denoise(&self, z: Tensor<4>, level: Level) -> Result<Prediction> {
         let levels = vec![level; z.dims()[0]];
         self.model.predict(self.process, z, &levels, &self.cond)
-    }
-}
-
-/// Classifier-free guidance (Ho & Salimans 2022): `ε̃ = ε_u + w (ε_c − ε_u)`, the unconditional
-/// half under [`Condition::null`].
-///
-/// Every parameterisation is affine in `ε` at fixed `z`, so guiding the raw output is the same as
-/// guiding `ε`; both halves run in one batch. `w = 1` is the plain conditional model.
-pub struct GuidedDenoiser<'a> {
-    /// The conditional model.
-    pub model: &'a DiffusionModel,
-    /// As in [`ModelDenoiser`].
-    pub process: &'a dyn DiffusionProcess,
-    /// The condition for the batch.
-    pub cond: Condition,
-    /// Guidance weight `w`.
-    pub guidance: f64,
-}
-
-impl Denoise for GuidedDenoiser<'_> {
-    fn denoise(&self, z: Tensor<4>, level: Level) -> Result<Prediction> {
-        let b = z.dims()[0];
-        let device = z.device();
-        let null = self.cond.null(b, self.model.net.num_classes(), &device);
-        let both = Condition::cat(&self.cond, &null)?;
-        let raw = self.model.raw(
-            Tensor::cat(vec![z.clone(), z.clone()], 0),
-            &vec![self.process.network_log_snr(level, z.dims()); 2 * b],
-            &both,
-        )?;
-        let cond = raw.clone().narrow(0, 0, b);
-        let uncond = raw.narrow(0, b, b);
-        let guided = uncond.clone() + (cond - uncond) * self.guidance;
-        self.process
-            .predict(self.model.parameterization(), guided, z, &vec![level; b])
     }
 }
 
@@ -137,6 +104,7 @@ mod tests {
                 process: &process,
                 cond: labels.clone(),
                 guidance: w,
+                interval: None,
             });
             for (a, b) in got.iter().zip(want.iter()) {
                 assert!((a - b).abs() < 1e-4, "w = {w}: {a} vs {b}");
@@ -146,11 +114,91 @@ mod tests {
         let got = eps(&GuidedDenoiser {
             model: &model,
             process: &process,
-            cond: labels,
+            cond: labels.clone(),
             guidance: 3.0,
+            interval: None,
         });
         for ((g, c), u) in got.iter().zip(&cond).zip(&uncond) {
             assert!((g - (u + 3.0 * (c - u))).abs() < 1e-4);
+        }
+        // The guidance interval: outside [lo, hi] the conditional model, inside guided.
+        let windowed = |lo: f64, hi: f64| {
+            eps(&GuidedDenoiser {
+                model: &model,
+                process: &process,
+                cond: labels.clone(),
+                guidance: 3.0,
+                interval: Some(GuidanceInterval::new(lo, hi).unwrap()),
+            })
+        };
+        assert_eq!(windowed(-1.0, 0.8), got, "0.7 lies inside [-1, 0.8]");
+        let outside = windowed(1.0, 4.0);
+        for (a, b) in outside.iter().zip(&cond) {
+            assert!((a - b).abs() < 1e-5, "outside the window: {a} vs {b}");
+        }
+        for bad in ["2,1", "nan,1", "1", "a,b", "-inf,0"] {
+            let e = bad.parse::<GuidanceInterval>().unwrap_err().to_string();
+            assert!(e.contains("guidance interval"), "{bad}: {e}");
+        }
+        assert_eq!(
+            "-3.4, 2.6".parse::<GuidanceInterval>().unwrap().bounds(),
+            (-3.4, 2.6)
+        );
+    }
+
+    /// A network that reads a supplied context: it must be given one of the right width and
+    /// batch; guidance stacks it with its null context (zeros), and `w = 0` is the model under
+    /// the zero context.
+    #[test]
+    fn supplied_context_is_checked_and_guided() {
+        use crate::nn::{ContextSource, CrossAttentionConfig};
+        let (device, mut rng) = crate::golden_data::seeded(2);
+        let mut unet = small_unet(0, 0);
+        unet.core.cross_attention = Some(CrossAttentionConfig {
+            levels: vec![1],
+            heads: 2,
+            depth: 1,
+            context_dim: 6,
+            context: ContextSource::Data,
+        });
+        let model = ModelConfig::with_unet(Parameterization::V, unet)
+            .init(&device)
+            .unwrap();
+        let z = crate::tensor::normal([2, 1, 8, 8], &mut rng, &device);
+        let mut ctx = |l: usize, d: usize| Condition {
+            context: Some(
+                crate::tensor::normal([2, 1, l, d], &mut rng, &device).reshape([2, l, d]),
+            ),
+            ..Condition::none()
+        };
+        let e = model
+            .raw(z.clone(), &[0.0, 1.0], &Condition::none())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("reads a context sequence [B, L, 6]"),
+            "{e}"
+        );
+        let e = model.raw(z.clone(), &[0.0, 1.0], &ctx(3, 5)).unwrap_err();
+        assert!(e.to_string().contains("needs [2, L, 6]"), "{e}");
+        let cond = ctx(3, 6);
+        let process = process();
+        let level = process.level_at_log_snr(0.0);
+        let eps = |d: &dyn Denoise| to_vec(d.denoise(z.clone(), level).unwrap().eps_hat);
+        let null = cond.null(2, 0, &device);
+        let uncond = eps(&ModelDenoiser {
+            model: &model,
+            process: &process,
+            cond: null,
+        });
+        let guided = eps(&GuidedDenoiser {
+            model: &model,
+            process: &process,
+            cond,
+            guidance: 0.0,
+            interval: None,
+        });
+        for (a, b) in guided.iter().zip(&uncond) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
     }
 

@@ -32,6 +32,7 @@ impl DiffusionModel {
     /// cross-attention.
     pub fn raw(&self, z: Tensor<4>, log_snr: &[f64], cond: &Condition) -> Result<Tensor<4>> {
         let l = vector(log_snr, &z.device());
+        let z_batch = z.dims()[0];
         let factor = self.patching.config().channel_factor();
         let want = self.net.cond_channels();
         let input = match &cond.image {
@@ -53,14 +54,15 @@ impl DiffusionModel {
             }
             None => z,
         };
-        if cond.context.is_some() {
-            return Err(Error::invalid(
-                "a context sequence was given, but this network has no cross-attention layers",
-            ));
-        }
+        check_context(&self.net, cond, z_batch)?;
         let inner = self.patching.encode(input)?;
         let out = self.net.forward(inner, l, cond);
         self.patching.decode(out)
+    }
+
+    /// Whether the network reads a supplied context sequence (`[B, L, context_dim]`).
+    pub fn reads_context(&self) -> bool {
+        self.net.reads_context()
     }
 
     /// `x̂` and `ε̂` at `z` (one level per sample) under `process`.
@@ -78,5 +80,32 @@ impl DiffusionModel {
             .collect();
         let raw = self.raw(z.clone(), &log_snr, cond)?;
         process.predict(self.parameterization, raw, z, levels)
+    }
+}
+
+/// The context `cond` carries fits `net`: a `[batch, L, context_dim]` sequence for a network
+/// whose cross-attention reads a supplied context, none otherwise.
+fn check_context(net: &UNet, cond: &Condition, batch: usize) -> Result<()> {
+    match (&cond.context, net.context_dim()) {
+        (Some(_), None) => Err(Error::invalid(
+            "a context sequence was given, but this network has no cross-attention layers",
+        )),
+        (Some(_), Some(_)) if !net.reads_context() => Err(Error::invalid(
+            "a context sequence was given, but this network makes its context from class labels",
+        )),
+        (Some(c), Some(d)) => {
+            let [b, l, w] = c.dims();
+            if b != batch || w != d || l == 0 {
+                return Err(Error::Shape(format!(
+                    "the context is [{b}, {l}, {w}]; this batch needs [{batch}, L, {d}] with L ≥ 1"
+                )));
+            }
+            Ok(())
+        }
+        (None, Some(d)) if net.reads_context() => Err(Error::invalid(format!(
+            "this network's cross-attention reads a context sequence [B, L, {d}], and none was given \
+             (data.context in training, --context for prism sample)"
+        ))),
+        _ => Ok(()),
     }
 }

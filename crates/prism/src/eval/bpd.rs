@@ -88,6 +88,10 @@ impl Default for BpdOptions {
 pub trait EpsPredictor {
     /// Whether the predictor uses class labels.
     fn conditional(&self) -> bool;
+    /// Whether the predictor reads the data's context sequences.
+    fn reads_context(&self) -> bool {
+        false
+    }
     /// `ε̂(z, λ)`.
     fn eps_hat(&self, z: Tensor<4>, log_snr: f64, cond: &Condition) -> Result<Tensor<4>>;
 }
@@ -96,6 +100,10 @@ pub trait EpsPredictor {
 impl EpsPredictor for DiffusionModel {
     fn conditional(&self) -> bool {
         self.net.num_classes() > 0
+    }
+
+    fn reads_context(&self) -> bool {
+        DiffusionModel::reads_context(self)
     }
 
     fn eps_hat(&self, z: Tensor<4>, log_snr: f64, cond: &Condition) -> Result<Tensor<4>> {
@@ -157,7 +165,11 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
         } else {
             None
         };
-        let (_, cond) = input.prepare(data.images.clone(), labels)?;
+        let cond = Condition {
+            context: data.context.clone().filter(|_| model.reads_context()),
+            ..Condition::labels(labels)
+        };
+        let (_, cond) = input.prepare(data.images.clone(), cond, &mut rng)?;
         let x = to_vec(data.images.clone());
         let per = c * s * s;
         let mut diffusion = vec![0.0; b];
@@ -274,6 +286,7 @@ mod tests {
             random_flip: false,
             limit: 0,
             lazy: false,
+            context: None,
         };
         let data = Dataset::from_grey_u8(&bytes, n, side, side, None, &cfg).unwrap();
         let process = ProcessConfig::Gaussian {

@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use crate::Result;
 use crate::data::Dataset;
 use crate::denoiser::{DiffusionModel, ModelInput};
+use crate::nn::Condition;
 use crate::process::DiffusionProcess;
 use crate::tensor::{normal, scalar};
 use crate::transform::up_nearest;
@@ -62,8 +63,11 @@ pub fn denoise_mse(
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
         let data = held_out.try_batch(&idx, &mut rng, device)?;
-        let labels = if conditional { data.labels } else { None };
-        let (x, cond) = input.prepare(data.images.clone(), labels)?;
+        let cond = Condition {
+            context: data.context.filter(|_| model.reads_context()),
+            ..Condition::labels(if conditional { data.labels } else { None })
+        };
+        let (x, cond) = input.prepare(data.images.clone(), cond, &mut rng)?;
         for (k, &t) in times.iter().enumerate() {
             let eps = normal(x.dims(), &mut rng, device);
             let z = process.corrupt(x.clone(), &vec![t; b], eps)?;

@@ -56,16 +56,16 @@ impl Condition {
     }
 
     /// The null condition for classifier-free guidance at batch size `batch`: every label
-    /// replaced by the null label `num_classes`, the context dropped (the network's own null
-    /// context), the spatial condition kept (guidance is over the label and context, not over the
-    /// image a stage refines).
+    /// replaced by the null label `num_classes`, a supplied context replaced by the null context
+    /// (zeros of its shape; see [`crate::nn::ContextSource`]), the spatial condition kept
+    /// (guidance is over the label and context, not over the image a stage refines).
     pub fn null(&self, batch: usize, num_classes: usize, device: &Device) -> Self {
         Self {
             label: self
                 .label
                 .as_ref()
                 .map(|_| Tensor::full([batch], num_classes as i64, device)),
-            context: None,
+            context: self.context.as_ref().map(|c| c.zeros_like()),
             image: self.image.clone(),
         }
     }
@@ -89,15 +89,7 @@ impl Condition {
         }
         Ok(Condition {
             label: both(&a.label, &b.label, "label", |v| Tensor::cat(v, 0))?,
-            context: match (&a.context, &b.context) {
-                // A dropped context stands for the network's null context: keep the halves apart.
-                (Some(_), None) | (None, Some(_)) => {
-                    return Err(Error::invalid(
-                        "cannot stack a context with a dropped context in one batch",
-                    ));
-                }
-                (x, y) => both(x, y, "context", |v| Tensor::cat(v, 0))?,
-            },
+            context: both(&a.context, &b.context, "context", |v| Tensor::cat(v, 0))?,
             image: both(&a.image, &b.image, "spatial condition", |v| {
                 Tensor::cat(v, 0)
             })?,
@@ -145,6 +137,14 @@ mod tests {
         let n = c.null(2, 10, &device);
         assert_eq!(to_vec_int(n.label.clone().unwrap()), vec![10, 10]);
         assert!(n.image.is_some() && n.context.is_none());
+        // A supplied context: its null is zeros of its shape, stackable with the real one.
+        let ctx = Condition {
+            context: Some(Tensor::ones([2, 3, 4], &device)),
+            ..Condition::none()
+        };
+        let both = Condition::cat(&ctx, &ctx.null(2, 0, &device)).unwrap();
+        let v = crate::tensor::to_vec(both.context.unwrap().reshape([4 * 3 * 4]));
+        assert_eq!(v, [vec![1.0; 24], vec![0.0; 24]].concat());
         let both = Condition::cat(&c, &n).unwrap();
         assert_eq!(to_vec_int(both.label.unwrap()), vec![3, 1, 10, 10]);
         assert_eq!(both.image.unwrap().dims(), [4, 1, 4, 4]);

@@ -4,6 +4,7 @@
 
 mod classifier;
 mod condition;
+mod cross_attention;
 mod features;
 mod inception;
 pub mod layers;
@@ -15,6 +16,7 @@ mod uvit;
 
 pub use classifier::{CLASSIFIER_FORMAT, Classifier, ClassifierConfig};
 pub use condition::Condition;
+pub use cross_attention::{ContextSource, CrossAttentionConfig};
 pub use features::{FeatureNet, load_feature_net};
 pub use inception::{
     INCEPTION_SIZE, InceptionV3, StateDict, SyntheticWeights, WeightSource, inception_input,

@@ -13,6 +13,7 @@ use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::UNet;
+use super::cross_attention::CrossAttentionConfig;
 use crate::{Error, Result};
 
 /// The keys every U-shaped network has.
@@ -41,6 +42,9 @@ pub struct NetCore {
     /// Number of classes for conditioning (0: unconditional). Label `num_classes` is the null label.
     #[serde(default)]
     pub num_classes: usize,
+    /// Cross-attention conditioning (`[model.unet.cross_attention]`; absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_attention: Option<CrossAttentionConfig>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -58,6 +62,14 @@ impl NetCore {
             .iter()
             .map(|m| m * self.base_channels)
             .collect()
+    }
+
+    /// Width of the context tokens a supplied context must have (`None`: the network reads none).
+    pub fn context_dim(&self) -> Option<usize> {
+        self.cross_attention
+            .as_ref()
+            .filter(|x| x.class_tokens().is_none())
+            .map(|x| x.context_dim)
     }
 
     /// The checks every kind needs; messages start with `key`.
@@ -98,6 +110,8 @@ pub trait NetKind {
     const KEY: &'static str;
     /// Number of 2× downsamplings: the side must be divisible by `2^depth`.
     fn depth(&self, core: &NetCore) -> usize;
+    /// The width of each level, as cross-attention levels count them.
+    fn level_widths(&self, core: &NetCore) -> Vec<usize>;
     /// The kind's own checks (the core's have passed); errors name the key.
     fn validate(&self, core: &NetCore) -> Result<()>;
     /// Builds the network with freshly initialised weights (the config is valid).
@@ -124,7 +138,16 @@ impl<K: NetKind> Net<K> {
     /// Checks every constraint `init` relies on; errors name the key.
     pub fn validate(&self) -> Result<()> {
         self.core.validate(K::KEY)?;
-        self.own.validate(&self.core)
+        self.own.validate(&self.core)?;
+        match &self.core.cross_attention {
+            Some(x) => x.validate(
+                K::KEY,
+                &self.own.level_widths(&self.core),
+                self.core.norm_groups,
+                self.core.num_classes,
+            ),
+            None => Ok(()),
+        }
     }
 
     /// Builds the network with freshly initialised weights.

@@ -53,6 +53,10 @@ impl NetKind for UNetOwn {
         core.channel_mults.len().saturating_sub(1)
     }
 
+    fn level_widths(&self, core: &NetCore) -> Vec<usize> {
+        core.widths()
+    }
+
     fn validate(&self, core: &NetCore) -> Result<()> {
         let err = |m: String| Err(Error::config(format!("{}: {m}", Self::KEY)));
         if self.head_channels == 0 {
@@ -117,6 +121,7 @@ impl UNetConfig {
                 norm_groups: 4,
                 dropout_max_resolution: None,
                 num_classes: 0,
+                cross_attention: None,
             },
             own: UNetOwn {
                 attention_levels: vec![],

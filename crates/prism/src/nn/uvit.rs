@@ -53,6 +53,13 @@ impl NetKind for UViTOwn {
         core.channel_mults.len()
     }
 
+    /// The convolutional levels, then the transformer level.
+    fn level_widths(&self, core: &NetCore) -> Vec<usize> {
+        let mut w = core.widths();
+        w.push(self.transformer_channels);
+        w
+    }
+
     fn validate(&self, core: &NetCore) -> Result<()> {
         let err = |m: String| Err(Error::config(format!("{}: {m}", Self::KEY)));
         if self.head_channels == 0 || self.mlp_ratio == 0 {

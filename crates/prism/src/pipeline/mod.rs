@@ -14,6 +14,7 @@
 //! sampler = "dpmpp-2m"
 //! ```
 
+mod inpaint;
 mod stage;
 
 pub use stage::{Stage, StageSampling};
@@ -26,6 +27,14 @@ use serde::Deserialize;
 use crate::nn::Condition;
 use crate::sample::SamplerKind;
 use crate::{Error, Result};
+
+/// The refusal of an inpainting model as a pipeline stage.
+fn inpainting_model(path: &Path) -> Error {
+    Error::invalid(format!(
+        "'{}' is an inpainting model: it fills a masked image; use prism inpaint",
+        path.display()
+    ))
+}
 
 /// Stages deeper than this are refused (a base reference that loops).
 const MAX_STAGES: usize = 8;
@@ -45,6 +54,9 @@ pub struct StageEntry {
     /// Guidance weight (default: the stage's `sample.guidance`).
     #[serde(default)]
     pub guidance: Option<f64>,
+    /// Guidance interval in logSNR, `[lo, hi]` (default: the stage's `sample.guidance_interval`).
+    #[serde(default)]
+    pub guidance_interval: Option<crate::denoiser::GuidanceInterval>,
 }
 
 /// A pipeline file: `[[stage]]` entries, the base model first.
@@ -78,6 +90,9 @@ impl Pipeline {
                 )));
             }
             let stage = Stage::load(&p, device)?;
+            if stage.cfg.stage.is_inpaint() {
+                return Err(inpainting_model(&p));
+            }
             next = match stage.cfg.stage.base() {
                 Some(base) => Some(base.to_path_buf()),
                 None if !stage.cfg.stage.is_base() => {
@@ -125,6 +140,7 @@ impl Pipeline {
                 sampling.steps = e.steps.unwrap_or(sampling.steps);
                 sampling.kind = e.sampler.unwrap_or(sampling.kind);
                 sampling.guidance = e.guidance.unwrap_or(sampling.guidance);
+                sampling.guidance_interval = e.guidance_interval.or(sampling.guidance_interval);
             }
         }
     }
@@ -138,6 +154,9 @@ impl Pipeline {
         let Some((first, _)) = stages.first() else {
             return Err(Error::invalid("a pipeline needs at least one stage"));
         };
+        if let Some((s, _)) = stages.iter().find(|(s, _)| s.cfg.stage.is_inpaint()) {
+            return Err(inpainting_model(&s.path));
+        }
         if !first.cfg.stage.is_base() {
             return Err(Error::invalid(format!(
                 "the first stage '{}' must be a base model, not a super-resolution stage",

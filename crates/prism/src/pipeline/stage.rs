@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor};
 
 use crate::config::ExperimentConfig;
-use crate::denoiser::DiffusionModel;
+use crate::denoiser::{DiffusionModel, GuidanceInterval};
 use crate::nn::Condition;
 use crate::process::Process;
 use crate::sample::{Generate, SamplerKind, generate};
@@ -38,6 +38,8 @@ pub struct StageSampling {
     pub steps: usize,
     /// Classifier-free guidance weight (1: none).
     pub guidance: f64,
+    /// Guide only inside this logSNR window (`None`: everywhere).
+    pub guidance_interval: Option<GuidanceInterval>,
     /// Clip `x̂` to `[-1, 1]`.
     pub clip_x0: bool,
 }
@@ -50,6 +52,7 @@ impl StageSampling {
             kind: s.sampler,
             steps: s.steps,
             guidance: s.guidance,
+            guidance_interval: s.guidance_interval,
             clip_x0: s.clip_x0,
         }
     }
@@ -91,6 +94,12 @@ impl Stage {
         device: &Device,
         on_step: &mut dyn FnMut(usize, usize),
     ) -> Result<Tensor<4>> {
+        if self.cfg.stage.is_inpaint() {
+            return Err(Error::invalid(format!(
+                "'{}' is an inpainting model: it fills a masked image (prism inpaint)",
+                self.path.display()
+            )));
+        }
         let image = match (low, self.cfg.stage.is_base()) {
             (None, true) => None,
             (Some(low), false) => self.cfg.stage.condition_from(low)?,
@@ -108,19 +117,43 @@ impl Stage {
             }
         };
         let cond = Condition {
+            image: image.map(|i| self.space.encode(i)).transpose()?,
+            ..self.condition(cond)
+        };
+        self.draw(n, sampling, cond, seed, device, on_step)
+    }
+
+    /// The parts of `cond` the model takes: labels for a class-conditional model, a context for
+    /// one that reads it.
+    pub(super) fn condition(&self, cond: &Condition) -> Condition {
+        Condition {
             label: cond
                 .label
                 .clone()
                 .filter(|_| self.model.net.num_classes() > 0),
-            context: cond.context.clone(),
-            image: image.map(|i| self.space.encode(i)).transpose()?,
-        };
+            context: cond.context.clone().filter(|_| self.model.reads_context()),
+            image: None,
+        }
+    }
+
+    /// Draws `n` images under the full condition `cond` (its spatial part already in the space),
+    /// decoded.
+    pub(super) fn draw(
+        &self,
+        n: usize,
+        sampling: &StageSampling,
+        cond: Condition,
+        seed: u64,
+        device: &Device,
+        on_step: &mut dyn FnMut(usize, usize),
+    ) -> Result<Tensor<4>> {
         let request = Generate {
             kind: sampling.kind,
             steps: sampling.steps,
             shape: self.space.shape(self.image_shape(n)),
             cond,
             guidance: sampling.guidance,
+            guidance_interval: sampling.guidance_interval,
             clip_x0: sampling.clip_x0,
             seed,
         };

@@ -1,4 +1,4 @@
-//! The diffusion method as a step function of the generic trainer: data → label dropout →
+//! The diffusion method as a step function of the generic trainer: data → label and context dropout →
 //! [`batch_loss`] → AdamW and EMA of the one module `model`; the inference file after every
 //! checkpoint, sample grids and the loss plot every `sample_every` steps.
 
@@ -14,6 +14,7 @@ use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::denoiser::{DiffusionModel, ModelInput};
 use crate::io::{self, Loaded, host_params};
+use crate::nn::Condition;
 use crate::process::Process;
 use crate::tensor::scalar;
 use crate::train::{Handle, Method, Metrics, Modules, Step};
@@ -55,6 +56,23 @@ impl Diffusion<'_> {
         })
     }
 
+    /// The batch's context sequences, each replaced by the null context (zeros, see
+    /// [`crate::nn::ContextSource`]) with probability `train.cond_drop_prob`, drawn from `rng` in
+    /// batch order; none when the data has none.
+    fn context_with_dropout(
+        &self,
+        context: Option<Tensor<3>>,
+        rng: &mut impl Rng,
+    ) -> Option<Tensor<3>> {
+        context.map(|c| {
+            let [b, _, _] = c.dims();
+            let keep: Vec<f32> = (0..b)
+                .map(|_| f32::from(!rng.random_bool(self.cfg.train.cond_drop_prob)))
+                .collect();
+            c * Tensor::<1>::from_data(TensorData::new(keep, [b]), &self.device).reshape([b, 1, 1])
+        })
+    }
+
     fn ema<'m>(&self, modules: &'m Modules) -> &'m DiffusionModel {
         modules.ema(&self.model).expect("the model has an EMA")
     }
@@ -71,7 +89,12 @@ impl Method for Diffusion<'_> {
         let indices = self.train_set.indices_at(t.seed, s.index() * b as u64, b);
         let batch = self.train_set.try_batch(&indices, &mut rng, &self.device)?;
         let labels = self.labels_with_dropout(batch.labels, &mut rng);
-        let (x0, cond) = self.input.prepare(batch.images, labels)?;
+        let context = self.context_with_dropout(batch.context, &mut rng);
+        let cond = Condition {
+            context,
+            ..Condition::labels(labels)
+        };
+        let (x0, cond) = self.input.prepare(batch.images, cond, &mut rng)?;
         // 2. Times, noise, forward process, network, objective.
         let loss = batch_loss(
             self.cfg,

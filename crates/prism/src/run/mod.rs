@@ -143,17 +143,24 @@ pub fn write_grid(
     let classes = ema.net.num_classes();
     let device = ema.devices().first().cloned().unwrap_or_default();
     let input = cfg.model_input()?;
-    let n = if cfg.stage.is_base() {
-        cfg.sample.num
-    } else {
+    // A stage with a spatial condition, or a model that reads the data's contexts, draws for the
+    // first images of `data`.
+    let from_data = !cfg.stage.is_base() || ema.reads_context();
+    let n = if from_data {
         cfg.sample.num.min(data.len())
+    } else {
+        cfg.sample.num
     };
     let mut cond = Condition::cycling_labels(n, classes, &device);
-    if !cfg.stage.is_base() {
+    if from_data {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let idx: Vec<usize> = (0..n).collect();
-        let images = data.try_batch(&idx, &mut rng, &device)?.images;
-        cond.image = input.prepare(images, None)?.1.image;
+        let batch = data.try_batch(&idx, &mut rng, &device)?;
+        cond.image = input
+            .prepare(batch.images, Condition::none(), &mut rng)?
+            .1
+            .image;
+        cond.context = batch.context.filter(|_| ema.reads_context());
     }
     let d = &cfg.data;
     let request = crate::sample::Generate {
@@ -164,6 +171,7 @@ pub fn write_grid(
             .shape([n, d.channels, d.image_size, d.image_size]),
         cond,
         guidance: cfg.sample.guidance,
+        guidance_interval: cfg.sample.guidance_interval,
         clip_x0: cfg.sample.clip_x0,
         seed: cfg.train.seed ^ 0x5eed,
     };
@@ -277,6 +285,14 @@ pub fn train_with(
             "the data at '{}' has {all_classes} classes (training and held-out images together) \
              but {key}.num_classes = {classes}",
             cfg.data.path.display()
+        )));
+    }
+    if let (Some(c), Some(d)) = (train_set.contexts(), cfg.model.net.core().context_dim())
+        && c.dim() != d
+    {
+        return Err(Error::config(format!(
+            "data.context has tokens of width {}, but {key}.cross_attention.context_dim = {d}",
+            c.dim()
         )));
     }
     let process = cfg.process.build()?;

@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 
 use super::{SamplerKind, Sampling, sample};
-use crate::denoiser::{Denoise, DiffusionModel, GuidedDenoiser, ModelDenoiser};
+use crate::denoiser::{Denoise, DiffusionModel, GuidanceInterval, GuidedDenoiser, ModelDenoiser};
 use crate::nn::Condition;
 use crate::process::DiffusionProcess;
 use crate::{Error, Result};
@@ -25,6 +25,8 @@ pub struct Generate {
     pub cond: Condition,
     /// Guidance weight (1: none).
     pub guidance: f64,
+    /// Guide only inside this logSNR window (`None`: everywhere).
+    pub guidance_interval: Option<GuidanceInterval>,
     /// Clip `x̂` to `[-1, 1]`.
     pub clip_x0: bool,
     /// Seed of the prior noise and the sampler's noise.
@@ -62,6 +64,7 @@ pub fn generate(
             process,
             cond: r.cond.clone(),
             guidance: r.guidance,
+            interval: r.guidance_interval,
         })
     } else {
         Box::new(ModelDenoiser {

@@ -32,6 +32,11 @@ pub trait Space: std::fmt::Debug + Send + Sync {
 
     /// The space → images in (about) `[-1, 1]`.
     fn decode(&self, z: Tensor<4>) -> Result<Tensor<4>>;
+
+    /// An image-space mask `[B, 1, H, W]` (1 = fill) at the space's resolution, for an
+    /// inpainting model's condition: the pixel space keeps it; a latent space with downsampling
+    /// factor `f` brings it to `[B, 1, H/f, W/f]` (LDM resizes the mask to the latent size).
+    fn mask(&self, mask: Tensor<4>) -> Result<Tensor<4>>;
 }
 
 /// Which space (`[space]` in a config; pixels when absent).

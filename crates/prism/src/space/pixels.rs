@@ -25,4 +25,8 @@ impl Space for Pixels {
     fn decode(&self, z: Tensor<4>) -> Result<Tensor<4>> {
         Ok(z)
     }
+
+    fn mask(&self, mask: Tensor<4>) -> Result<Tensor<4>> {
+        Ok(mask)
+    }
 }

@@ -4,12 +4,14 @@ mod attention;
 mod noise_embedding;
 mod resample;
 mod resblock;
+mod spatial_transformer;
 mod transformer;
 
 pub use attention::{AttentionBlock, attention};
 pub use noise_embedding::{NoiseEmbedding, sinusoidal_embedding};
 pub use resample::{Downsample, Upsample, upsample_nearest};
 pub use resblock::{ResBlock, conv3x3, dropout_active};
+pub use spatial_transformer::{SpatialTransformer, SpatialTransformerSpec};
 pub use transformer::{TransformerSpec, TransformerStack};
 
 use burn::nn::{GroupNorm, GroupNormConfig};
