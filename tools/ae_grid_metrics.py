@@ -48,7 +48,9 @@ def main():
         import torch
         from safetensors.torch import load_file
         net = lpips.LPIPS(pretrained=True, net="vgg", pnet_rand=True, verbose=False).eval()
-        net.load_state_dict({**net.state_dict(), **load_file(str(a.lpips))})
+        w = load_file(str(a.lpips))
+        w.update({f"lins.{i}.model.1.weight": w[f"lin{i}.model.1.weight"] for i in range(5)})
+        net.load_state_dict({**net.state_dict(), **w})
         t = lambda v: torch.from_numpy(v).permute(0, 3, 1, 2).float() / 127.5 - 1
         with torch.no_grad():
             out["lpips"] = float(net(t(x), t(y)).mean())

@@ -58,7 +58,9 @@ def model():
 
 def main():
     m = model()
-    sd = {k: (synthetic(k, tuple(v.shape)) if (k.startswith("net.") or k.startswith("lin")) else v)
+    # `lins.N` is the same module as `linN` (a ModuleList over them): both get linN's values.
+    name = lambda k: f"lin{k.split('.')[1]}.model.1.weight" if k.startswith("lins.") else k
+    sd = {k: (synthetic(name(k), tuple(v.shape)) if (k.startswith("net.") or k.startswith("lin")) else v)
           for k, v in m.state_dict().items()}
     m.load_state_dict(sd)
     x0, x1 = images(32)
@@ -79,7 +81,9 @@ def main():
     weights = ROOT / "data/weights/lpips-vgg16.safetensors"
     if weights.exists():
         real = model()
-        real.load_state_dict({**real.state_dict(), **load_file(str(weights))})
+        converted = load_file(str(weights))
+        converted.update({f"lins.{i}.model.1.weight": converted[f"lin{i}.model.1.weight"] for i in range(5)})
+        real.load_state_dict({**real.state_dict(), **converted})
         x0, x1 = images(64)
         with torch.no_grad():
             out["real"] = {"side": 64, "distances": real(x0, x1).double().numpy().reshape(-1).tolist(),
