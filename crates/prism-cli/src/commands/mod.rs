@@ -4,6 +4,7 @@ mod bench;
 mod classifier;
 mod eval;
 mod forward;
+mod reconstruct;
 mod sample;
 mod schedule;
 mod train;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forward(a) => forward::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Classifier(a) => classifier::run(a),
+        Command::Reconstruct(a) => reconstruct::run(a),
         Command::Bench(a) => bench::run(a),
     }
 }

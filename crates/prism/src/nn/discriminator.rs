@@ -8,8 +8,9 @@
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
+use burn::tensor::module::batch_norm_train;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -43,12 +44,27 @@ impl Default for DiscriminatorConfig {
     }
 }
 
+/// BatchNorm in training mode: `γ (x − mean) / √(var + 10⁻⁵) + β` with the batch's per-channel
+/// mean and (biased) variance.
+#[derive(Module, Debug)]
+pub struct BatchStatNorm {
+    gamma: Param<Tensor<1>>,
+    beta: Param<Tensor<1>>,
+}
+
+impl BatchStatNorm {
+    /// `[B, C, H, W] → [B, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        batch_norm_train(x, self.gamma.val(), self.beta.val(), 1e-5).output
+    }
+}
+
 /// See the module docs. `convs[i]` is taming's `main.{conv index}`, `norms[i]` the BatchNorm after
 /// `convs[i + 1]`.
 #[derive(Module, Debug)]
 pub struct NLayerDiscriminator {
     convs: Vec<Conv2d>,
-    norms: Vec<BatchNorm>,
+    norms: Vec<BatchStatNorm>,
 }
 
 impl DiscriminatorConfig {
@@ -77,11 +93,9 @@ impl DiscriminatorConfig {
                 })
                 .init(device)
         };
-        let bn = |c: usize| {
-            let mut n = BatchNormConfig::new(c).init(device);
-            n.gamma =
-                Param::from_tensor(Tensor::random([c], Distribution::Normal(1.0, 0.02), device));
-            n
+        let bn = |c: usize| BatchStatNorm {
+            gamma: Param::from_tensor(Tensor::random([c], Distribution::Normal(1.0, 0.02), device)),
+            beta: Param::from_tensor(Tensor::zeros([c], device)),
         };
         let mut convs = vec![conv(in_channels, ndf, 2, true)];
         let mut norms = vec![];
@@ -120,12 +134,7 @@ impl NLayerDiscriminator {
         for i in 1..last {
             let c = 3 * i - 1;
             out.push((format!("convs.{i}.weight"), format!("main.{c}.weight")));
-            for (ours, theirs) in [
-                ("gamma", "weight"),
-                ("beta", "bias"),
-                ("running_mean", "running_mean"),
-                ("running_var", "running_var"),
-            ] {
+            for (ours, theirs) in [("gamma", "weight"), ("beta", "bias")] {
                 out.push((
                     format!("norms.{}.{ours}", i - 1),
                     format!("main.{}.{theirs}", c + 1),

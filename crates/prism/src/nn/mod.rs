@@ -19,7 +19,7 @@ mod uvit;
 
 pub use classifier::{CLASSIFIER_FORMAT, Classifier, ClassifierConfig};
 pub use condition::Condition;
-pub use discriminator::{DiscriminatorConfig, NLayerDiscriminator};
+pub use discriminator::{BatchStatNorm, DiscriminatorConfig, NLayerDiscriminator};
 pub use features::{FeatureNet, load_feature_net};
 pub use inception::{
     INCEPTION_SIZE, InceptionV3, StateDict, SyntheticWeights, WeightSource, inception_input,
