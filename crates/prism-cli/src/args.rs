@@ -28,6 +28,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train the feature classifier that KID/FID/precision-recall use on a labelled data set.
     Classifier(ClassifierArgs),
+    /// Reconstruct images with a trained autoencoder: a grid with the inputs above their reconstructions.
+    Reconstruct(ReconstructArgs),
     /// Time a config's training and sampling steps and report peak memory (random images; no data).
     Bench(BenchArgs),
 }
@@ -248,6 +250,23 @@ pub struct ForwardArgs {
     pub no_noise: bool,
     /// Output PNG (a strip, one panel per time).
     #[arg(long, default_value = "forward.png")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReconstructArgs {
+    /// The autoencoder: its run directory or its model.safetensors.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// A folder of images (PNG, JPEG or WebP) or an IDX file (default: the held-out images of the
+    /// data the autoencoder was trained on).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Images in the grid.
+    #[arg(long, default_value_t = 16)]
+    pub num: usize,
+    /// Output PNG.
+    #[arg(long, default_value = "reconstructions.png")]
     pub out: PathBuf,
 }
 

@@ -1,4 +1,4 @@
-//! ⑦ Training losses (formula sheet §1).
+//! ⑦ Training losses (formula sheet §1; the first-stage autoencoder's in [`autoencoder`], §5).
 //!
 //! - `mse`: plain mean squared error on the parameterisation's own target (ε, v or x).
 //! - `elbo`: `½ (−dλ/dt) ||ε − ε̂||²` (Kingma et al. 2021), per pixel mean.
@@ -7,6 +7,7 @@
 //! All are averaged over pixels and the batch, so their scale does not depend on the image size.
 //! [`multiscale_loss`] (simple diffusion §3.2) sums any of them over average-pooled resolutions.
 
+pub mod autoencoder;
 mod multiscale;
 
 pub use multiscale::multiscale_loss;

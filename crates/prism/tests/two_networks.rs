@@ -225,3 +225,38 @@ fn resuming_with_other_modules_or_names_is_an_error() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A step that updates the discriminator and then goes bad (a non-finite generator loss) is
+/// rolled back as a whole: the discriminator's update of that step is undone with it.
+#[test]
+fn a_bad_step_rolls_back_the_updates_it_applied() {
+    let _turn = common::take_turn();
+    let dir = common::temp_dir("gan-rollback");
+    let (mut t, device, [g, d]) = trainer(&dir, None, false);
+    let mut step = |s: &mut Step<'_>| -> prism::Result<Metrics> {
+        let mut rng = s.rng(0);
+        let z = points(gaussian(&mut rng, &device), &device);
+        let d_loss = s.module(&d).forward(z.clone()).powi_scalar(2).mean();
+        let grads = d_loss.backward();
+        s.update(&d, &grads)?;
+        let g_loss = s.module(&g).forward(z).mean();
+        let value = if s.index() == 2 {
+            f64::NAN
+        } else {
+            scalar(g_loss.clone())
+        };
+        s.finite("g_loss", value, "a test")?;
+        let grads = g_loss.backward();
+        s.update(&g, &grads)?;
+        Ok(Metrics::from([("g_loss".to_string(), value)]))
+    };
+    let out = t.run(&mut step).unwrap();
+    assert_eq!((out.step, out.bad_steps), (STEPS, 1));
+    assert_eq!(
+        t.modules().updates(&d),
+        STEPS - 1,
+        "step 3's update was undone"
+    );
+    assert_eq!(t.modules().updates(&g), STEPS - 1);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,6 +5,7 @@ mod classifier;
 mod eval;
 mod forward;
 mod inpaint;
+mod reconstruct;
 mod sample;
 mod schedule;
 mod train;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inpaint(a) => inpaint::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Classifier(a) => classifier::run(a),
+        Command::Reconstruct(a) => reconstruct::run(a),
         Command::Bench(a) => bench::run(a),
     }
 }

@@ -1,4 +1,4 @@
-//! A folder of PNG/JPEG images. Images directly inside are unlabelled; if the folder holds only
+//! A folder of PNG, JPEG or WebP images. Images directly inside are unlabelled; if the folder holds only
 //! sub-folders, each sub-folder (sorted by name) is a class. Transparent pixels are composited
 //! on the configured background.
 
@@ -16,7 +16,7 @@ fn is_image(p: &Path) -> bool {
             .and_then(|e| e.to_str())
             .map(|e| e.to_ascii_lowercase())
             .as_deref(),
-        Some("png" | "jpg" | "jpeg")
+        Some("png" | "jpg" | "jpeg" | "webp")
     )
 }
 
@@ -81,7 +81,7 @@ pub fn read_folder(dir: &Path, cfg: &DataConfig) -> Result<Dataset> {
     if files.is_empty() {
         return Err(Error::Data {
             path: dir.into(),
-            reason: "no PNG or JPEG images found (directly or in class sub-folders)".into(),
+            reason: "no PNG, JPEG or WebP images found (directly or in class sub-folders)".into(),
         });
     }
     let contexts = cfg

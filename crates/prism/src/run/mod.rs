@@ -13,6 +13,7 @@
 //! - `metrics.jsonl` (`loss`, `grad_norm`, `lr.model`, `images_per_s`), `config.toml`,
 //!   `loss.png` and sample grids.
 
+pub mod autoencoder;
 mod diffusion;
 mod step;
 

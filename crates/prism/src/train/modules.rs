@@ -58,6 +58,8 @@ trait Slot {
     fn save(&self, tensors: &mut BTreeMap<String, HostTensor>, meta: &mut HashMap<String, String>);
     /// Replaces weights, EMA and optimiser state by those of a training-state file.
     fn restore(&mut self, ck: &Loaded, path: &Path) -> Result<()>;
+    /// A copy of the slot (weights, EMA, optimiser state; tensors are shared, not copied).
+    fn snapshot(&self) -> Box<dyn Slot>;
 }
 
 struct Typed<M> {
@@ -79,6 +81,16 @@ impl<M: Module + 'static> Typed<M> {
 impl<M: Module + 'static> Slot for Typed<M> {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn snapshot(&self) -> Box<dyn Slot> {
+        Box::new(Typed {
+            name: self.name.clone(),
+            spec: self.spec.clone(),
+            module: self.module.clone(),
+            ema: self.ema.clone(),
+            opt: self.opt.clone(),
+        })
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -191,6 +203,25 @@ impl Modules {
             .get_mut(h.index)
             .and_then(|s| s.as_any_mut().downcast_mut())
             .expect("the handle comes from this trainer")
+    }
+
+    /// A copy of every module's weights, EMA and optimiser state, to roll a step back (tensors are
+    /// shared until the optimiser replaces them). Running statistics kept inside a module (burn's
+    /// `RunningState`, e.g. BatchNorm's) are shared with the copy, not rolled back.
+    pub(super) fn snapshot(&self) -> Modules {
+        Modules {
+            slots: self.slots.iter().map(|s| s.snapshot()).collect(),
+        }
+    }
+
+    /// The number of modules.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no modules.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
     }
 
     /// The module names, in the order they were added.

@@ -140,7 +140,7 @@ impl NamedGrads {
 }
 
 /// The optimiser and its state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AdamW {
     cfg: AdamWConfig,
     step: u64,

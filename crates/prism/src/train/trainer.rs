@@ -243,7 +243,8 @@ impl Trainer {
     /// state every `checkpoint_every` steps and at the end.
     ///
     /// A bad step (the method marked it with [`Step::finite`] or a non-finite gradient norm in
-    /// [`Step::update`]) is skipped: its metrics are dropped, the log line counts it as
+    /// [`Step::update`]) is skipped: updates it applied before it went bad are rolled back (with
+    /// several modules; see [`Modules::snapshot`]), its metrics are dropped, the log line counts it as
     /// `bad_steps`, a warning goes to stderr, and no periodic checkpoint is written until a good
     /// step follows (the state before a bad step is suspect). After `max_bad_steps` bad steps
     /// in a row the run stops with an error and writes nothing, so the last periodic
@@ -318,6 +319,9 @@ impl Trainer {
                 interrupted = true;
                 break;
             }
+            // With several modules, a step may update one and then go bad in the next: the
+            // copy taken here rolls every module back, so a skipped step changes nothing.
+            let before = (self.modules.len() > 1).then(|| self.modules.snapshot());
             let mut ctx = Step {
                 modules: &mut self.modules,
                 collective,
@@ -327,7 +331,14 @@ impl Trainer {
                 bad: None,
             };
             let result = method.step(&mut ctx);
-            let metrics = match (result, ctx.bad.take()) {
+            let (bad, updated) = (ctx.bad.take(), ctx.updated);
+            if bad.is_some()
+                && updated
+                && let Some(before) = before
+            {
+                self.modules = before;
+            }
+            let metrics = match (result, bad) {
                 (_, Some(why)) => {
                     bad_in_row += 1;
                     bad_in_window += 1;

@@ -15,8 +15,8 @@ pub trait WeightSource {
 
 /// Weights from a loaded state dict, checked for presence and shape.
 pub struct StateDict<'a> {
-    pub(super) tensors: &'a BTreeMap<String, HostTensor>,
-    pub(super) path: &'a Path,
+    pub(crate) tensors: &'a BTreeMap<String, HostTensor>,
+    pub(crate) path: &'a Path,
 }
 
 impl WeightSource for StateDict<'_> {

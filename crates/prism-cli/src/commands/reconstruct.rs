@@ -1,0 +1,50 @@
+//! `prism reconstruct`: a trained autoencoder's reconstructions of images (inputs above
+//! reconstructions) and their mean absolute error.
+
+use anyhow::{Context, Result};
+use prism::run::autoencoder::{held_out_l1, load_autoencoder, reconstruction_grid};
+
+use crate::args::ReconstructArgs;
+
+pub fn run(a: ReconstructArgs) -> Result<()> {
+    anyhow::ensure!(a.num > 0, "--num must be positive");
+    anyhow::ensure!(
+        a.out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png")),
+        "--out must name a .png file, got '{}'",
+        a.out.display()
+    );
+    let device = prism::default_device();
+    let (cfg, ae, step) = load_autoencoder(&a.checkpoint, &device)
+        .with_context(|| format!("loading '{}'", a.checkpoint.display()))?;
+    let mut data = cfg.data.clone();
+    let set = match &a.data {
+        Some(path) => {
+            data.path = path.clone();
+            data.held_out = 0;
+            data.limit = a.num;
+            data.random_flip = false;
+            data.load()?
+        }
+        None => {
+            data.random_flip = false;
+            let held = data.held_out;
+            anyhow::ensure!(
+                held > 0,
+                "the autoencoder's data has no held-out images: pass --data"
+            );
+            data.load()?.split(held).1
+        }
+    };
+    let set = set.take(a.num);
+    reconstruction_grid(&ae, &set, a.num, &device, &a.out)?;
+    let l1 = held_out_l1(&ae, &set, &device)?;
+    eprintln!(
+        "autoencoder f{} at step {step}: {} images, mean |x − x̂| = {l1:.4} (pixels in [-1, 1])\n  grid {}",
+        ae.factor(),
+        set.len(),
+        a.out.display()
+    );
+    Ok(())
+}
