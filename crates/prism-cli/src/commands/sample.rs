@@ -8,6 +8,7 @@ use crate::args::SampleArgs;
 
 pub fn run(a: SampleArgs) -> Result<()> {
     let requested = super::requested_sampler(&a.sampling)?;
+    let spacing = super::requested_spacing(&a.sampling)?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(a.steps > 0, "--steps must be positive");
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -43,17 +44,22 @@ pub fn run(a: SampleArgs) -> Result<()> {
     pipeline.configure(|sampling| {
         sampling.steps = a.steps;
         sampling.kind = requested.unwrap_or(sampling.kind);
+        sampling.spacing = spacing;
         sampling.guidance = a.sampling.guidance.unwrap_or(sampling.guidance);
         sampling.clip_x0 = !a.sampling.no_clip;
     });
     for (stage, sampling) in &pipeline.stages {
         eprintln!(
-            "prism sample: {} (step {}), {} × {}², {} with {} steps, guidance {}, seed {}",
+            "prism sample: {} (step {}), {} × {}², {} ({} spacing) with {} steps, guidance {}, seed {}",
             stage.path.display(),
             stage.step,
             a.num,
             stage.cfg.data.image_size,
             sampling.kind,
+            sampling
+                .spacing
+                .rule
+                .unwrap_or(sampling.kind.default_spacing()),
             sampling.steps,
             sampling.guidance,
             a.seed

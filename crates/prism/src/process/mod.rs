@@ -16,7 +16,7 @@ mod gaussian;
 mod parameterization;
 
 pub use blurring::{BlurringProcess, DELTA, StepCoefficients, blurring_step, frequencies};
-pub use coefficients::{Coef, Coord, Diagonal, coef};
+pub use coefficients::{Coef, Coord, Diagonal, coef, zip_all};
 pub use gaussian::{GaussianProcess, ddpm_step};
 pub use parameterization::{NoiseLevels, Parameterization, Prediction};
 
