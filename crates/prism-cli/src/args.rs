@@ -88,9 +88,24 @@ pub struct TrainArgs {
 /// How to sample, beside the number of steps (`sample` and `eval`).
 #[derive(Debug, clap::Args)]
 pub struct SamplingArgs {
-    /// Sampler: ddpm, ddim, ddim:ETA or dpmpp-2m (default: the model config's sample.sampler).
+    /// Sampler: ddpm, ddim, ddim:ETA, dpmpp-2m, euler, heun, dpmpp-2m-sde, dpmpp-3m-sde or
+    /// unipc (default: the model config's sample.sampler).
     #[arg(long)]
     pub sampler: Option<String>,
+    /// Noise-level spacing: karras, logsnr or time (default: the sampler's own; Karras ρ = 7 for
+    /// euler, heun, dpmpp-*-sde and unipc, logsnr for dpmpp-2m, time for ddpm/ddim).
+    #[arg(long)]
+    pub spacing: Option<String>,
+    /// The Karras spacing's exponent ρ (with --spacing karras; default 7).
+    #[arg(long)]
+    pub rho: Option<f64>,
+    /// Lowest noise level σ̄ = σ/α = e^(−λ/2) of the grid before the final step to σ = 0
+    /// (default: the schedule's at t = 0).
+    #[arg(long)]
+    pub sigma_min: Option<f64>,
+    /// Highest noise level σ̄ = e^(−λ/2), where sampling starts (default: the schedule's at t = 1).
+    #[arg(long)]
+    pub sigma_max: Option<f64>,
     /// Classifier-free guidance weight (1 = none; class-conditional models only; default: the
     /// model config's sample.guidance).
     #[arg(long)]

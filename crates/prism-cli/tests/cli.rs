@@ -49,9 +49,9 @@ fn bad_inputs_fail_cleanly_with_names() {
     let o = cli("sample --checkpoint no/such/model.safetensors", &[]);
     fails_with(&o, "no/such/model.safetensors");
 
-    let o = cli("sample --checkpoint x --sampler euler", &[]);
+    let o = cli("sample --checkpoint x --sampler lms", &[]);
     assert!(
-        stderr(&o).contains("unknown sampler 'euler'"),
+        stderr(&o).contains("unknown sampler 'lms'"),
         "{}",
         stderr(&o)
     );
@@ -75,6 +75,45 @@ fn bad_inputs_fail_cleanly_with_names() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The samplers and spacings of k-diffusion and diffusers through the binary on the shipped
+/// checkpoint (a few images, a few steps), the device named on stderr, and the spacing flags'
+/// numbers refused with the flag named.
+#[test]
+fn new_samplers_and_spacings_sample_the_shipped_checkpoint() {
+    let dir = temp_dir("new-samplers");
+    let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
+    let out = dir.join("grid.png");
+    for flags in [
+        "--sampler euler",
+        "--sampler heun --spacing karras --rho 5",
+        "--sampler dpmpp-2m-sde --spacing logsnr",
+        "--sampler dpmpp-3m-sde --sigma-min 0.01 --sigma-max 80",
+        "--sampler unipc --spacing time",
+    ] {
+        let line = format!("sample --checkpoint {{}} --num 2 --steps 5 {flags} --out {{}}");
+        let o = cli(&line, &[&model, &out]);
+        let e = stderr(&o);
+        assert!(o.status.success(), "{flags}: {e}");
+        assert!(e.contains("prism: device") && e.contains("Flex"), "{e}");
+        let name = flags.split_whitespace().nth(1).unwrap();
+        assert!(e.contains(name), "{e}");
+        assert!(std::fs::metadata(&out).unwrap().len() > 0);
+        std::fs::remove_file(&out).ok();
+    }
+    for (flags, needle) in [
+        ("--sampler heun --spacing karras --rho 0", "--rho"),
+        ("--sampler heun --spacing logsnr --rho 7", "--rho"),
+        ("--sampler heun --spacing linearish", "unknown spacing"),
+        ("--sampler unipc --sigma-min 2 --sigma-max 1", "--sigma-min"),
+        ("--sampler unipc --sigma-max 1e9", "--sigma-max"),
+        ("--sampler ddim --sigma-min 0.01", "do not apply to 'ddim'"),
+    ] {
+        let line = format!("sample --checkpoint {{}} --num 2 --steps 5 {flags} --out {{}}");
+        fails_with(&cli(&line, &[&model, &out]), needle);
+    }
+    std::fs::remove_dir_all(dir).ok();
 }
 
 /// `prism forward` of `dir/in.png` with the shipped `preset` into `dir/strip.png`; asserts success.

@@ -50,3 +50,9 @@ pub use error::{Error, Result};
 pub fn default_device() -> burn::tensor::Device {
     burn::tensor::Device::default()
 }
+
+/// Which backend and device `device` is, for logs: `Flex(…)` for the CPU backend, `Cube(Wgpu(…))`
+/// or `Cube(Cuda(…))` for a GPU (burn's description of the device).
+pub fn describe_device(device: &burn::tensor::Device) -> String {
+    format!("{device:?}")
+}

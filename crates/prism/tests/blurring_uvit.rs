@@ -27,6 +27,7 @@ fn blurring_trains_and_samples_with_a_uvit() {
     let request = Generate {
         kind: SamplerKind::Ddpm,
         steps: 4,
+        spacing: prism::sample::Spacing::default(),
         shape: [2, 1, 16, 16],
         cond: prism::nn::Condition::none(),
         guidance: 1.0,

@@ -45,6 +45,7 @@ fn shipped_checkpoint_sample_is_pinned() {
     let request = Generate {
         kind: SamplerKind::DpmPp2m,
         steps: 10,
+        spacing: prism::sample::Spacing::default(),
         shape: [16, 1, 32, 32],
         cond: prism::nn::Condition::cycling_labels(16, 10, &device),
         guidance: 1.5,
@@ -97,6 +98,7 @@ fn blurring_run_is_pinned() {
     let request = Generate {
         kind: SamplerKind::Ddpm,
         steps: 5,
+        spacing: prism::sample::Spacing::default(),
         shape: [4, 1, 16, 16],
         cond: prism::nn::Condition::cycling_labels(4, cfg.model.num_classes(), &device),
         guidance: 1.0,

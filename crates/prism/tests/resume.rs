@@ -65,6 +65,7 @@ fn model_file_loads_and_samples() {
     let request = prism::sample::Generate {
         kind: prism::sample::SamplerKind::DpmPp2m,
         steps: 3,
+        spacing: prism::sample::Spacing::default(),
         shape: [2, 1, 16, 16],
         cond: prism::nn::Condition::from_labels(&[0, 1], &device),
         guidance: 2.0,

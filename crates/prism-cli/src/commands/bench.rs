@@ -75,6 +75,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let request = prism::sample::Generate {
         kind: cfg.sample.sampler,
         steps: a.sample_steps,
+        spacing: prism::sample::Spacing::default(),
         shape: [n, c, s, s],
         cond: prism::nn::Condition {
             // A super-resolution stage samples given its low-resolution input, an inpainting model

@@ -58,6 +58,7 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     let requested = super::requested_sampler(&a.sampling)?;
+    let spacing = super::requested_spacing(&a.sampling)?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
     super::check_count("--draws", a.draws, super::MAX_DRAWS)?;
     super::check_count("--steps", a.steps, super::MAX_STEPS)?;
@@ -228,6 +229,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let request = Generate {
             kind,
             steps: a.steps,
+            spacing,
             shape: input
                 .space()
                 .shape([n, d.channels, d.image_size, d.image_size]),
@@ -250,7 +252,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
             &device,
         )?)?;
         let other = first_batch(&train_set, n, &device)?;
-        report["samples"] = json!({"num": n, "sampler": kind.to_string(), "steps": a.steps, "clip_x0": request.clip_x0,
+        report["samples"] = json!({"num": n, "sampler": kind.to_string(),
+            "spacing": spacing.rule.unwrap_or(kind.default_spacing()).to_string(),
+            "sigma_min": spacing.sigma_min, "sigma_max": spacing.sigma_max, "steps": a.steps, "clip_x0": request.clip_x0,
             "guidance": guidance, "real_vs_real": "held-out vs the first N training images"});
         println!(
             "sample metrics: {n} samples ({kind}, {} steps, guidance {guidance}) vs {n} held-out images",

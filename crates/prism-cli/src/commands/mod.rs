@@ -16,6 +16,13 @@ use crate::args::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    if !matches!(cli.command, Command::Schedule(_)) {
+        // Which backend computes: the CPU (`Flex`) or a GPU compiled in with `wgpu` / `cuda`.
+        eprintln!(
+            "prism: device {}",
+            prism::describe_device(&prism::default_device())
+        );
+    }
     match cli.command {
         Command::Train(a) => train::run(a),
         Command::Sample(a) => sample::run(a),
@@ -90,4 +97,14 @@ pub fn requested_sampler(
         prism::config::check_guidance("--guidance", g)?;
     }
     Ok(s.sampler.as_deref().map(str::parse).transpose()?)
+}
+
+/// The spacing `--spacing`, `--rho`, `--sigma-min` and `--sigma-max` ask for, checked.
+pub fn requested_spacing(s: &crate::args::SamplingArgs) -> Result<prism::sample::Spacing> {
+    Ok(prism::sample::Spacing::parse(
+        s.spacing.as_deref(),
+        s.rho,
+        s.sigma_min,
+        s.sigma_max,
+    )?)
 }

@@ -8,6 +8,7 @@ use crate::args::SampleArgs;
 
 pub fn run(a: SampleArgs) -> Result<()> {
     let requested = super::requested_sampler(&a.sampling)?;
+    let spacing = super::requested_spacing(&a.sampling)?;
     super::check_count("--num", a.num, super::MAX_SAMPLES)?;
     super::check_count("--steps", a.steps, super::MAX_STEPS)?;
     super::check_extension("--out", &a.out, "png", "PNG")?;
@@ -35,18 +36,23 @@ pub fn run(a: SampleArgs) -> Result<()> {
     pipeline.configure(|sampling| {
         sampling.steps = a.steps;
         sampling.kind = requested.unwrap_or(sampling.kind);
+        sampling.spacing = spacing;
         sampling.guidance = a.sampling.guidance.unwrap_or(sampling.guidance);
         sampling.guidance_interval = a.sampling.guidance_interval.or(sampling.guidance_interval);
         sampling.clip_x0 = !a.sampling.no_clip;
     });
     for (stage, sampling) in &pipeline.stages {
         eprintln!(
-            "prism sample: {} (step {}), {} × {}², {} with {} steps, guidance {}{}, seed {}",
+            "prism sample: {} (step {}), {} × {}², {} ({} spacing) with {} steps, guidance {}{}, seed {}",
             stage.path.display(),
             stage.step,
             a.num,
             stage.cfg.data.image_size,
             sampling.kind,
+            sampling
+                .spacing
+                .rule
+                .unwrap_or(sampling.kind.default_spacing()),
             sampling.steps,
             sampling.guidance,
             sampling

@@ -8,7 +8,7 @@ use crate::config::ExperimentConfig;
 use crate::denoiser::{DiffusionModel, GuidanceInterval};
 use crate::nn::Condition;
 use crate::process::Process;
-use crate::sample::{Generate, SamplerKind, generate};
+use crate::sample::{Generate, SamplerKind, Spacing, generate};
 use crate::space::Space;
 use crate::{Error, Result};
 
@@ -36,6 +36,8 @@ pub struct StageSampling {
     pub kind: SamplerKind,
     /// Network evaluations.
     pub steps: usize,
+    /// Where the sampler puts its levels.
+    pub spacing: Spacing,
     /// Classifier-free guidance weight (1: none).
     pub guidance: f64,
     /// Guide only inside this logSNR window (`None`: everywhere).
@@ -51,6 +53,7 @@ impl StageSampling {
         Self {
             kind: s.sampler,
             steps: s.steps,
+            spacing: Spacing::default(),
             guidance: s.guidance,
             guidance_interval: s.guidance_interval,
             clip_x0: s.clip_x0,
@@ -150,6 +153,7 @@ impl Stage {
         let request = Generate {
             kind: sampling.kind,
             steps: sampling.steps,
+            spacing: sampling.spacing,
             shape: self.space.shape(self.image_shape(n)),
             cond,
             guidance: sampling.guidance,

@@ -96,6 +96,29 @@ impl Diagonal {
     }
 }
 
+/// Per-coordinate values `f(&[d_0_i, d_1_i, …])` over several levels of the same process (any
+/// of them may be isotropic; it then broadcasts): what multistep samplers need, whose update
+/// coefficients depend on the logSNRs of the last few levels.
+pub fn zip_all(ds: &[&Diagonal], f: impl Fn(&[Coord]) -> f64) -> (Vec<f64>, [usize; 4]) {
+    let widest = ds
+        .iter()
+        .max_by_key(|d| d.coords.len())
+        .expect("zip_all needs at least one diagonal");
+    let n = widest.coords.len();
+    let mut row = Vec::with_capacity(ds.len());
+    let values = (0..n)
+        .map(|i| {
+            row.clear();
+            row.extend(
+                ds.iter()
+                    .map(|d| d.coords[if d.coords.len() == 1 { 0 } else { i }]),
+            );
+            f(&row)
+        })
+        .collect();
+    (values, widest.shape)
+}
+
 /// Host values (from [`Diagonal::zip_with`] or [`Diagonal::map`]) as a [`Coef`]: a scalar when
 /// there is one value.
 pub fn coef((values, shape): (Vec<f64>, [usize; 4]), device: &Device) -> Coef {

@@ -19,7 +19,7 @@ mod laplacian;
 mod parameterization;
 
 pub use blurring::{BlurringProcess, DELTA, StepCoefficients, blurring_step, frequencies};
-pub use coefficients::{Coef, Coord, Diagonal, coef};
+pub use coefficients::{Coef, Coord, Diagonal, coef, zip_all};
 pub use gaussian::{GaussianProcess, ddpm_step};
 pub use laplacian::{LaplacianProcess, LaplacianSettings};
 pub use parameterization::{NoiseLevels, Parameterization, Prediction};

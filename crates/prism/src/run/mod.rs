@@ -167,6 +167,7 @@ pub fn write_grid(
     let request = crate::sample::Generate {
         kind: cfg.sample.sampler,
         steps: cfg.sample.steps,
+        spacing: crate::sample::Spacing::default(),
         shape: input
             .space()
             .shape([n, d.channels, d.image_size, d.image_size]),

@@ -1,4 +1,5 @@
-//! Ancestral (DDPM) and DDIM sampling on the grid `t_i = from − (from − to)·i/K` of each segment.
+//! Ancestral (DDPM) and DDIM sampling on K + 1 levels of each segment, by default the grid
+//! `t_i = from − (from − to)·i/K`.
 //! The ancestral step is the process's own posterior step; DDIM works coordinate by coordinate in
 //! the process's diagonal basis (formula sheet §1):
 //!
@@ -9,13 +10,12 @@
 //! η = 1 reproduces the DDPM step, η = 0 is deterministic.
 
 use burn::tensor::Tensor;
-use rand::RngCore;
 
 use super::segments::Segment;
-use super::{SamplerKind, Sampling};
+use super::spacing::ladder;
+use super::{Noise, SamplerKind, Sampling};
 use crate::Result;
 use crate::process::{AncestralStep, Diagonal, Level, coef};
-use crate::tensor::normal;
 
 /// The DDIM(η) update of a state `u_t` towards `u_x` (the prediction `x̂`), both in the basis
 /// where `dt` and `ds` (the scales at `t` and `s`) are diagonal; `xi_u` is standard normal noise
@@ -75,7 +75,7 @@ pub(super) fn run_segment(
     seg: Segment,
     last_segment: bool,
     z: Tensor<4>,
-    rng: &mut dyn RngCore,
+    noise: &mut Noise<'_>,
     progress: (usize, usize),
     on_step: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor<4>> {
@@ -85,14 +85,14 @@ pub(super) fn run_segment(
     };
     let p = s.process;
     let n = seg.steps;
+    let levels = ladder(super::rule(s), p, seg.from, seg.to, n + 1);
     let mut z = z;
     for i in 0..n {
-        let t = p.level(seg.from - (seg.from - seg.to) * (i as f64 / n as f64));
-        let s_level = p.level(seg.from - (seg.from - seg.to) * ((i + 1) as f64 / n as f64));
+        let (t, s_level) = (levels[i], levels[i + 1]);
         let pred = s.denoiser.denoise(z.clone(), t)?;
         let last = last_segment && i + 1 == n;
         let shape = z.dims();
-        let xi = (!last && eta > 0.0).then(|| normal(shape, rng, &z.device()));
+        let xi = (!last && eta > 0.0).then(|| noise.draw(shape, &z.device()));
         z = if s.kind == SamplerKind::Ddpm {
             p.ancestral_step(AncestralStep {
                 z_t: z,

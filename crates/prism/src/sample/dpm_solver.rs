@@ -5,19 +5,20 @@
 //! `x_s = (σ_s/σ_t) x_t − expm1(−h) D'`. Multiplying by `α_s` gives the VP update used here:
 //! `z_s = (σ_s/σ_t) z_t − α_s expm1(−h) D'`, with
 //! `D' = (1 + 1/(2r)) D_i − (1/(2r)) D_{i−1}`, `r = h_prev/h` (first step and the step to σ = 0: `D' = D_i`).
-//! Levels are uniform in the scalar schedule's λ; the last segment ends with a final step to σ = 0
-//! (the setting that keeps it stable at ≤ 10 steps).
+//! Levels are uniform in the scalar schedule's λ unless another spacing is asked for; the last
+//! segment ends with a final step to σ = 0 (the setting that keeps it stable at ≤ 10 steps).
 
 use burn::tensor::Tensor;
 
 use super::Sampling;
 use super::segments::Segment;
+use super::spacing::ladder;
 use crate::Result;
 use crate::process::coef;
 
-/// One segment of DPM-Solver++(2M) from `z` at `seg.from`: `seg.steps` levels uniform in λ. In
-/// the last segment they run from `λ(from)` to `λ(0)`, and the evaluation at `λ(0)` is the result
-/// (the step to σ = 0); otherwise the segment steps on to `λ(to)` and returns the state there.
+/// One segment of DPM-Solver++(2M) from `z` at `seg.from`: `seg.steps` levels (uniform in λ by
+/// default). In the last segment they run from `from` to `to`, and the evaluation at `to` is the
+/// result (the step to σ = 0); otherwise the segment steps on to `to` and returns the state there.
 pub(super) fn run_segment(
     s: &Sampling<'_>,
     seg: Segment,
@@ -27,34 +28,24 @@ pub(super) fn run_segment(
     on_step: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor<4>> {
     let p = s.process;
-    let (lo, hi) = (p.log_snr(seg.from), p.log_snr(seg.to));
     let n = seg.steps;
-    let levels: Vec<f64> = if last_segment {
-        (0..n)
-            .map(|i| {
-                if n == 1 {
-                    lo
-                } else {
-                    lo + (hi - lo) * i as f64 / (n - 1) as f64
-                }
-            })
-            .collect()
-    } else {
-        (0..=n)
-            .map(|i| lo + (hi - lo) * i as f64 / n as f64)
-            .collect()
-    };
+    let levels = ladder(
+        super::rule(s),
+        p,
+        seg.from,
+        seg.to,
+        if last_segment { n } else { n + 1 },
+    );
     let mut z = z;
     let mut prev: Option<(Tensor<4>, Vec<f64>)> = None; // (D_{i−1} in the basis, h_{i−1})
     for i in 0..n {
-        let lt = p.level_at_log_snr(levels[i]);
+        let lt = levels[i];
         let d = s.denoiser.denoise(z.clone(), lt)?.x0_hat;
         let d = if s.clip_x0 { d.clamp(-1.0, 1.0) } else { d };
         on_step(progress.0 + i + 1, progress.1);
         let Some(&ls) = levels.get(i + 1) else {
             return Ok(d); // final step to σ = 0
         };
-        let ls = p.level_at_log_snr(ls);
         let device = z.device();
         let (dt, ds) = super::diagonals(p, lt, ls, z.dims())?;
         let (h, h_shape) = dt.zip_with(&ds, |t, s| (s.log_snr - t.log_snr) / 2.0);

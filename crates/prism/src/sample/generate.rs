@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 
-use super::{SamplerKind, Sampling, sample};
+use super::{SamplerKind, Sampling, Spacing, sample};
 use crate::denoiser::{Denoise, DiffusionModel, GuidanceInterval, GuidedDenoiser, ModelDenoiser};
 use crate::nn::Condition;
 use crate::process::DiffusionProcess;
@@ -19,6 +19,8 @@ pub struct Generate {
     pub kind: SamplerKind,
     /// Network evaluations.
     pub steps: usize,
+    /// Where the sampler puts its levels (default: its own grid).
+    pub spacing: Spacing,
     /// `[N, C, H, W]` of the output.
     pub shape: [usize; 4],
     /// The condition of every image (`Condition::none()`: unconditional).
@@ -78,6 +80,7 @@ pub fn generate(
         denoiser: denoiser.as_ref(),
         kind: r.kind,
         steps: r.steps,
+        spacing: r.spacing,
         clip_x0: r.clip_x0,
     };
     sample(&s, z1, r.shape, &mut rng, on_step)

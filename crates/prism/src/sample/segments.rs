@@ -1,6 +1,7 @@
 //! Sampling segments: the stretches of time between a process's resolution switches, inside which
 //! the state keeps its shape. A process at one resolution has one segment, `t` from 1 to 0.
 
+use super::spacing::{Spacing, time_of_sigma};
 use crate::process::DiffusionProcess;
 use crate::{Error, Result};
 
@@ -64,4 +65,39 @@ pub fn segments(process: &dyn DiffusionProcess, steps: usize) -> Result<Vec<Segm
             steps,
         })
         .collect())
+}
+
+/// `segs` cut to the σ̄ bounds of `spacing`: the first segment starts at `t(σ̄_max)`, the last
+/// ends at `t(σ̄_min)`; an error when a bound falls outside its segment (past a resolution switch)
+/// or outside the process's range.
+pub(super) fn bounded(
+    process: &dyn DiffusionProcess,
+    mut segs: Vec<Segment>,
+    spacing: &Spacing,
+) -> Result<Vec<Segment>> {
+    if let Some(hi) = spacing.sigma_max {
+        let t = time_of_sigma(process, "--sigma-max", hi)?;
+        let first = &mut segs[0];
+        if t <= first.to {
+            return Err(Error::invalid(format!(
+                "--sigma-max {hi} (t = {t:.4}) lies past the {} process's first resolution switch at t = {}",
+                process.kind(),
+                first.to
+            )));
+        }
+        first.from = t;
+    }
+    if let Some(lo) = spacing.sigma_min {
+        let t = time_of_sigma(process, "--sigma-min", lo)?;
+        let last = segs.last_mut().expect("at least one segment");
+        if t >= last.from {
+            return Err(Error::invalid(format!(
+                "--sigma-min {lo} (t = {t:.4}) lies above the start of the {} process's last segment (t = {})",
+                process.kind(),
+                last.from
+            )));
+        }
+        last.to = t;
+    }
+    Ok(segs)
 }

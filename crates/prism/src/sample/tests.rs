@@ -28,10 +28,44 @@ pub(super) fn run(
         denoiser,
         kind,
         steps,
+        spacing: Spacing::default(),
         clip_x0: false,
     };
     let out = z1.dims();
     sample(&s, z1, out, rng, &mut |_, _| {})
+}
+
+/// [`run`] with the sampler's standard normal draws taken in order from `draws` (rows of the
+/// state's size), and a generator for anything else.
+pub(super) fn run_with_draws(
+    process: &dyn DiffusionProcess,
+    denoiser: &dyn Denoise,
+    kind: SamplerKind,
+    steps: usize,
+    z1: Tensor<4>,
+    draws: &[Vec<f32>],
+) -> Result<Tensor<4>> {
+    let s = Sampling {
+        process,
+        denoiser,
+        kind,
+        steps,
+        spacing: Spacing::default(),
+        clip_x0: false,
+    };
+    let out = z1.dims();
+    let device = z1.device();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut next = draws.iter();
+    let mut feed = |shape: [usize; 4]| {
+        let row = next.next().expect("more draws than the reference made");
+        Tensor::from_data(TensorData::new(row.clone(), shape), &device)
+    };
+    let mut noise = Noise {
+        rng: &mut rng,
+        given: Some(&mut feed),
+    };
+    sample_with_noise(&s, z1, out, &mut noise, &mut |_, _| {})
 }
 
 /// [`run`] with its own generator seeded with `seed`, as host values.
@@ -47,14 +81,14 @@ pub(super) fn trajectory(
     to_vec(run(process, denoiser, kind, steps, z1.clone(), &mut rng).unwrap())
 }
 
-const M: f64 = 0.3;
-const S: f64 = 0.5;
+pub(super) const M: f64 = 0.3;
+pub(super) const S: f64 = 0.5;
 
 fn golden() -> Value {
     crate::golden_data::load("samplers.json")
 }
 
-fn t1(v: &[f32], device: &Device) -> Tensor<4> {
+pub(super) fn t1(v: &[f32], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(v.to_vec(), [v.len(), 1, 1, 1]), device)
 }
 
@@ -70,7 +104,7 @@ pub(super) fn analytic() -> FnDenoiser<impl Fn(Tensor<4>, Level) -> Prediction> 
     })
 }
 
-fn cosine() -> Process {
+pub(super) fn cosine() -> Process {
     ProcessConfig::Gaussian {
         schedule: ScheduleConfig::default(),
     }
@@ -152,7 +186,7 @@ fn ddim_with_eta_one_is_ddpm() {
     );
 }
 
-fn moments(v: &[f32]) -> (f64, f64) {
+pub(super) fn moments(v: &[f32]) -> (f64, f64) {
     let n = v.len() as f64;
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
     let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0);
@@ -239,8 +273,17 @@ fn sampler_names_parse() {
         "dpm++2m".parse::<SamplerKind>().unwrap(),
         SamplerKind::DpmPp2m
     );
-    let e = "euler".parse::<SamplerKind>().unwrap_err().to_string();
-    assert!(e.contains("unknown sampler 'euler'"), "{e}");
+    for kind in [
+        SamplerKind::Euler,
+        SamplerKind::Heun,
+        SamplerKind::DpmPp2mSde,
+        SamplerKind::DpmPp3mSde,
+        SamplerKind::UniPc,
+    ] {
+        assert_eq!(kind.to_string().parse::<SamplerKind>().unwrap(), kind);
+    }
+    let e = "lms".parse::<SamplerKind>().unwrap_err().to_string();
+    assert!(e.contains("unknown sampler 'lms'"), "{e}");
     assert!("ddim:2".parse::<SamplerKind>().is_err());
 }
 
@@ -248,7 +291,7 @@ fn sampler_names_parse() {
 /// samplers follow its shape, start from its prior at 4×4, evaluate the network at the shape of
 /// each segment, and end at 8×8.
 #[derive(Debug)]
-struct TwoScale(crate::process::GaussianProcess);
+pub(super) struct TwoScale(pub(super) crate::process::GaussianProcess);
 
 impl DiffusionProcess for TwoScale {
     fn kind(&self) -> &'static str {
@@ -309,6 +352,11 @@ fn samplers_follow_resolution_switches() {
         SamplerKind::Ddpm,
         SamplerKind::Ddim { eta: 0.0 },
         SamplerKind::DpmPp2m,
+        SamplerKind::Euler,
+        SamplerKind::Heun,
+        SamplerKind::DpmPp2mSde,
+        SamplerKind::DpmPp3mSde,
+        SamplerKind::UniPc,
     ] {
         let seen = RefCell::new(Vec::new());
         let recording = FnDenoiser(|z: Tensor<4>, l: Level| {
@@ -326,6 +374,7 @@ fn samplers_follow_resolution_switches() {
             denoiser: &recording,
             kind,
             steps: 6,
+            spacing: Spacing::default(),
             clip_x0: false,
         };
         let mut calls = Vec::new();
