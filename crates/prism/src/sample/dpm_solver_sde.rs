@@ -48,10 +48,10 @@ pub(super) fn run_segment(
     // The previous evaluations, latest last, with the index of their level.
     let mut history: Vec<(Tensor<4>, usize)> = Vec::new();
     for i in 0..seg.steps {
-        let (rt, d) = (&ladder[i], denoise(s, &u, ladder[i].level)?);
+        let (rt, d) = (&ladder[i], denoise(s, &u, shape, ladder[i].level)?);
         on_step(progress.0 + i + 1, progress.1);
         let Some(rs) = ladder.get(i + 1) else {
-            return p.to_state(d); // the step to σ = 0
+            return p.to_state(d, shape); // the step to σ = 0
         };
         let both = [rt, rs];
         let keep = coef_over(&both, &device, |c| {
@@ -97,7 +97,7 @@ pub(super) fn run_segment(
             history.remove(0);
         }
     }
-    p.to_state(u)
+    p.to_state(u, shape)
 }
 
 /// `φ₂(ĥ) = (e^{−ĥ} − 1)/ĥ + 1`.

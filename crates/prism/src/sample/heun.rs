@@ -46,11 +46,12 @@ pub(super) fn run_segment(
     let (heun, euler) = intervals(seg.steps, last_segment, second_order);
     let device = z.device();
     let ladder = rungs(s, seg, heun + euler + 1, z.dims())?;
+    let shape = z.dims();
     let mut u = p.to_basis(z)?;
     let mut done = progress.0;
     for i in 0..heun + euler {
         let (rt, rs) = (&ladder[i], &ladder[i + 1]);
-        let d = denoise(s, &u, rt.level)?;
+        let d = denoise(s, &u, shape, rt.level)?;
         done += 1;
         on_step(done, progress.1);
         let u_euler = ddim_update(u.clone(), d.clone(), None, &rt.diag, &rs.diag, 0.0);
@@ -58,18 +59,18 @@ pub(super) fn run_segment(
             u = u_euler;
             continue;
         }
-        let d2 = denoise(s, &u_euler, rs.level)?;
+        let d2 = denoise(s, &u_euler, shape, rs.level)?;
         done += 1;
         on_step(done, progress.1);
         u = heun_update([&u, &d, &u_euler, &d2], rt, rs, &device);
     }
     if last_segment {
-        let d = denoise(s, &u, ladder[heun + euler].level)?;
+        let d = denoise(s, &u, shape, ladder[heun + euler].level)?;
         done += 1;
         on_step(done, progress.1);
-        return p.to_state(d);
+        return p.to_state(d, shape);
     }
-    p.to_state(u)
+    p.to_state(u, shape)
 }
 
 /// Heun's correction from `[u_t, D_t, u', D']` (the Euler predictor `u'` and the evaluation

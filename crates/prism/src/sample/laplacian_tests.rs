@@ -35,6 +35,7 @@ fn run(
         denoiser,
         kind,
         steps,
+        spacing: super::Spacing::default(),
         clip_x0: false,
     };
     sample(&s, z1, out, rng, &mut |_, _| {})

@@ -199,5 +199,7 @@ mod blurring_tests;
 #[cfg(test)]
 #[path = "laplacian_tests.rs"]
 mod laplacian_tests;
+
+#[cfg(test)]
 #[path = "kdiffusion_tests.rs"]
 mod kdiffusion_tests;

@@ -50,8 +50,13 @@ pub(super) fn one_per_level(seg: Segment, last_segment: bool) -> usize {
 
 /// The network's `x̂` (clipped when `s` asks) at the state whose basis coordinates are `u`, in
 /// the basis.
-pub(super) fn denoise(s: &Sampling<'_>, u: &Tensor<4>, level: Level) -> Result<Tensor<4>> {
-    let z = s.process.to_state(u.clone())?;
+pub(super) fn denoise(
+    s: &Sampling<'_>,
+    u: &Tensor<4>,
+    state: [usize; 4],
+    level: Level,
+) -> Result<Tensor<4>> {
+    let z = s.process.to_state(u.clone(), state)?;
     let d = s.denoiser.denoise(z, level)?.x0_hat;
     let d = if s.clip_x0 { d.clamp(-1.0, 1.0) } else { d };
     s.process.to_basis(d)

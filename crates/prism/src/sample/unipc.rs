@@ -38,15 +38,16 @@ pub(super) fn run_segment(
     let k = seg.steps;
     let device = z.device();
     let ladder = rungs(s, seg, one_per_level(seg, last_segment), z.dims())?;
+    let shape = z.dims();
     let mut u = p.to_basis(z)?;
     let mut ds: Vec<Tensor<4>> = Vec::with_capacity(k);
     // The state the last predictor step started from, and that step's order.
     let mut started: Option<(Tensor<4>, usize)> = None;
     for i in 0..k {
-        let d = denoise(s, &u, ladder[i].level)?;
+        let d = denoise(s, &u, shape, ladder[i].level)?;
         on_step(progress.0 + i + 1, progress.1);
         let Some(next) = ladder.get(i + 1) else {
-            return p.to_state(d); // the step to σ = 0
+            return p.to_state(d, shape); // the step to σ = 0
         };
         if let Some((u_prev, order)) = started.take() {
             let prev2 = (order == 2).then(|| (&ds[i - 2], &ladder[i - 2]));
@@ -65,7 +66,7 @@ pub(super) fn run_segment(
         u = predicted;
         ds.push(d);
     }
-    p.to_state(u)
+    p.to_state(u, shape)
 }
 
 /// `ĥ = −h`, `φ₁ = B = e^{ĥ} − 1` of the step `a → b`.
