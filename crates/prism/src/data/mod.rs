@@ -8,7 +8,7 @@ mod lazy;
 mod transform;
 
 pub use dataset::{Batch, Dataset, planes};
-pub use folder::{open_image, read_folder};
+pub use folder::{image_files, open_image, read_folder};
 pub use idx::{read_idx_images, read_idx_labels};
 pub use lazy::LazyDecode;
 pub use transform::{Fit, fit_to_size, hflip};

@@ -13,6 +13,7 @@ mod paired;
 mod precision_recall;
 mod psnr;
 mod ssim;
+mod stats;
 mod swd;
 
 pub use bpd::{BitsPerDim, BpdOptions, EpsPredictor, bits_per_dim};
@@ -24,6 +25,7 @@ pub use paired::{LPIPS_UNAVAILABLE, PairedDistance};
 pub use precision_recall::{PrecisionRecall, knn_radii_sq, precision_recall};
 pub use psnr::{psnr, psnr_batch};
 pub use ssim::{SSIM_SIGMA, SSIM_WINDOW, ssim, ssim_batch};
+pub use stats::ReferenceStats;
 pub use swd::{Planes, Swd, SwdOptions, laplacian_pyramid, pyr_down, pyr_up, swd};
 
 #[cfg(test)]

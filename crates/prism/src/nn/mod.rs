@@ -15,10 +15,10 @@ mod uvit;
 
 pub use classifier::{CLASSIFIER_FORMAT, Classifier, ClassifierConfig};
 pub use condition::Condition;
-pub use features::{FeatureNet, load_feature_net};
+pub use features::{FeatureNet, load_feature_net, load_feature_net_with};
 pub use inception::{
-    INCEPTION_SIZE, InceptionV3, StateDict, SyntheticWeights, WeightSource, inception_input,
-    synthetic_uniform,
+    INCEPTION_FORMAT, INCEPTION_SIZE, InceptionInput, InceptionV3, StateDict, SyntheticWeights,
+    WeightSource, default_input, pil_bicubic_matrix, synthetic_uniform, tf_bilinear_matrix,
 };
 
 pub use netconfig::{Net, NetConfig, NetCore, NetKind};
