@@ -152,9 +152,16 @@ pub struct SampleArgs {
     /// Columns of the grid (default: number of classes, or square).
     #[arg(long)]
     pub cols: Option<usize>,
-    /// Output PNG.
+    /// Output PNG (a grid of all images).
     #[arg(long, default_value = "samples.png")]
     pub out: PathBuf,
+    /// Also write each image as its own PNG in this folder (000000.png, 000001.png, …), the input
+    /// of `prism eval --samples` and of clean-fid, torch-fidelity and pytorch-fid.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Also write the images as an .npz: arr_0, uint8 [N, H, W, 3] (OpenAI's evaluator layout).
+    #[arg(long)]
+    pub npz: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,21 +294,50 @@ pub struct ReconstructArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// A model file (a run's model.safetensors).
+    /// A model file (a run's model.safetensors): evaluate it against its held-out images. Without
+    /// it, evaluate image sets from anywhere with --samples/--reference or --pairs.
+    #[arg(long, conflicts_with_all = ["samples", "reference", "pairs"])]
+    pub checkpoint: Option<PathBuf>,
+    /// Generated images to score against --reference: a folder of PNG/JPEG files or an .npz
+    /// whose arr_0 holds uint8 images [N, H, W, C] (e.g. from `prism sample --out-dir/--npz`, or
+    /// any other tool's samples).
+    #[arg(long, requires = "reference")]
+    pub samples: Option<PathBuf>,
+    /// Reference images (folder or .npz with arr_0), or reference statistics (.npz with mu and
+    /// sigma, as clean-fid/pytorch-fid write them and --save-stats writes; feats too for KID
+    /// and precision/recall).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub reference: Option<PathBuf>,
+    /// Write the reference's feature statistics (mu, sigma, feats) to this .npz for reuse.
+    #[arg(long, requires = "reference")]
+    pub save_stats: Option<PathBuf>,
+    /// Paired metrics (psnr, ssim, lpips) between two folders of images matched by sorted file
+    /// name: the reference first, then the images to score (e.g. high-resolution originals and
+    /// super-resolved outputs).
+    #[arg(long, num_args = 2, value_names = ["REFERENCE_DIR", "IMAGES_DIR"], conflicts_with_all = ["samples", "reference"])]
+    pub pairs: Option<Vec<PathBuf>>,
+    /// LPIPS weights for --metrics lpips.
+    #[arg(long)]
+    pub lpips: Option<PathBuf>,
+    /// How images reach the Inception (clean-fid's modes): clean (PIL bicubic; the default for
+    /// the standard weights), legacy_tensorflow (TF1 bilinear, the original TF FID), pytorch_fid.
+    #[arg(long)]
+    pub inception_mode: Option<String>,
     /// Data to evaluate on (default: the held-out split of the model's own data).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Comma-separated metrics: mse (held-out denoising error), bpd (bits/dim), swd (multi-scale
     /// sliced Wasserstein distance of generated samples), kid, fid, pr (precision/recall, k = 3) on
     /// the features of --features. Sample metrics print the real-vs-real floor beside them.
-    /// Default: mse,bpd,swd (mse,swd for a blurring model, which has no bits/dim).
+    /// Default: mse,bpd,swd (mse,swd for a blurring model, which has no bits/dim); for
+    /// --samples/--reference swd,fid,kid,pr (swd needs images on both sides); for --pairs
+    /// psnr,ssim (lpips too with --lpips).
     #[arg(long)]
     pub metrics: Option<String>,
-    /// Feature network for kid/fid/pr: a classifier from `prism classifier` (the Fashion-MNIST one
-    /// ships as checkpoints/fashion-mnist-classifier/classifier.safetensors), or Inception-v3
-    /// weights in the pytorch-fid layout as safetensors.
+    /// Feature network for kid/fid/pr: the standard FID Inception (tools/fetch_inception.sh writes
+    /// data/inception/inception-2015-12-05.safetensors), a classifier from `prism classifier` (the
+    /// Fashion-MNIST one ships as checkpoints/fashion-mnist-classifier/classifier.safetensors), or
+    /// pytorch-fid's Inception state dict as safetensors.
     #[arg(long)]
     pub features: Option<PathBuf>,
     /// KID subsets (torch-fidelity's convention: 100 subsets drawn without replacement).

@@ -1,4 +1,5 @@
-//! Tensors ⇄ PNG: save a batch in `[-1, 1]` as a grid picture, or load one image as a tensor.
+//! Tensors ⇄ image files: save a batch in `[-1, 1]` as a grid picture, as one PNG per image or as
+//! an `.npz`; load one image, or a whole evaluation set (a folder or an `.npz`), as a tensor.
 
 use std::path::Path;
 
@@ -88,5 +89,142 @@ pub fn load_image(
     Ok(Tensor::from_data(
         TensorData::new(data, [1, channels, size, size]),
         device,
+    ))
+}
+
+/// Image `i` of a `[B, 1|3, H, W]` batch in `[-1, 1]` as 8-bit RGB (grey repeated).
+fn to_rgb(data: &[f32], i: usize, c: usize, h: usize, w: usize) -> RgbImage {
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let px = |ch: usize| to_byte(data[((i * c + ch) * h + y as usize) * w + x as usize]);
+        if c == 1 {
+            let v = px(0);
+            Rgb([v, v, v])
+        } else {
+            Rgb([px(0), px(1), px(2)])
+        }
+    })
+}
+
+fn check_batch(images: &Tensor<4>) -> Result<[usize; 4]> {
+    let [b, c, h, w] = images.dims();
+    if !(c == 1 || c == 3) || b == 0 {
+        return Err(Error::Shape(format!(
+            "an image set needs [B>0, 1|3, H, W], got [{b}, {c}, {h}, {w}]"
+        )));
+    }
+    Ok([b, c, h, w])
+}
+
+/// Writes each image of a batch in `[-1, 1]` as its own PNG, `DIR/000000.png`, `000001.png`, …
+/// (what clean-fid, torch-fidelity and pytorch-fid read from a folder).
+pub fn save_pngs(images: Tensor<4>, dir: &Path) -> Result<()> {
+    let [b, c, h, w] = check_batch(&images)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let data = to_vec(images);
+    for i in 0..b {
+        save_png(&to_rgb(&data, i, c, h, w), &dir.join(format!("{i:06}.png")))?;
+    }
+    Ok(())
+}
+
+/// Writes a batch in `[-1, 1]` as an `.npz` with `arr_0`: `uint8 [N, H, W, 3]` (the layout of
+/// OpenAI's guided-diffusion sample batches and evaluator).
+pub fn save_npz(images: Tensor<4>, path: &Path) -> Result<()> {
+    let [b, c, h, w] = check_batch(&images)?;
+    let data = to_vec(images);
+    let mut bytes = Vec::with_capacity(b * h * w * 3);
+    for i in 0..b {
+        let img = to_rgb(&data, i, c, h, w);
+        bytes.extend(img.as_raw().iter().map(|&v| v as f64));
+    }
+    let a = crate::io::NpyArray {
+        shape: vec![b, h, w, 3],
+        dtype: crate::io::NpyDtype::U8,
+        data: bytes,
+    };
+    crate::io::write_npz(path, &[("arr_0", &a)])
+}
+
+/// A set of images to evaluate, `[N, 3, H, W]` in `[-1, 1]` (grey repeated to RGB, as clean-fid's
+/// `convert('RGB')`), with a name per image: a folder of PNG/JPEG files (sorted by name; all of one
+/// size), or an `.npz` whose `arr_0` holds `uint8` images `[N, H, W]`, `[N, H, W, 1|3]`.
+pub fn load_image_set(path: &Path, device: &Device) -> Result<(Tensor<4>, Vec<String>)> {
+    let bad = |reason: String| Error::Data {
+        path: path.into(),
+        reason,
+    };
+    if path.is_dir() {
+        let files = crate::data::image_files(path)?;
+        if files.is_empty() {
+            return Err(bad("no PNG or JPEG images in this folder".into()));
+        }
+        let mut data = Vec::new();
+        let mut size = None;
+        let mut names = Vec::with_capacity(files.len());
+        for f in &files {
+            let img = crate::data::open_image(f, [0, 0, 0])?;
+            let dims = img.dimensions();
+            if *size.get_or_insert(dims) != dims {
+                return Err(bad(format!(
+                    "images differ in size: {} is {}×{}, the first is {}×{}",
+                    f.display(),
+                    dims.0,
+                    dims.1,
+                    size.unwrap().0,
+                    size.unwrap().1
+                )));
+            }
+            data.extend(crate::data::planes(&img, 3));
+            names.push(
+                f.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        let (w, h) = size.expect("at least one image");
+        let n = files.len();
+        let t = Tensor::from_data(
+            TensorData::new(data, [n, 3, h as usize, w as usize]),
+            device,
+        );
+        return Ok((t, names));
+    }
+    let arrays = crate::io::read_npz(path)?;
+    let a = arrays.get("arr_0").ok_or_else(|| {
+        bad(format!(
+            "an image .npz needs 'arr_0' (uint8 [N, H, W, C]); it holds {:?}",
+            arrays.keys().collect::<Vec<_>>()
+        ))
+    })?;
+    let (n, h, w, c) = match a.shape[..] {
+        [n, h, w] => (n, h, w, 1),
+        [n, h, w, c] if c == 1 || c == 3 => (n, h, w, c),
+        _ => {
+            return Err(bad(format!(
+                "arr_0 has shape {:?}; expected [N, H, W] or [N, H, W, 1|3]",
+                a.shape
+            )));
+        }
+    };
+    if n == 0 || a.dtype != crate::io::NpyDtype::U8 {
+        return Err(bad(format!(
+            "arr_0 must hold at least one uint8 image, got {n} of {:?}",
+            a.dtype
+        )));
+    }
+    let mut data = vec![0f32; n * 3 * h * w];
+    for i in 0..n {
+        for ch in 0..3 {
+            for p in 0..h * w {
+                let v = a.data[(i * h * w + p) * c + ch.min(c - 1)];
+                data[(i * 3 + ch) * h * w + p] = (v / 127.5 - 1.0) as f32;
+            }
+        }
+    }
+    let names = (0..n).map(|i| format!("arr_0[{i}]")).collect();
+    Ok((
+        Tensor::from_data(TensorData::new(data, [n, 3, h, w]), device),
+        names,
     ))
 }

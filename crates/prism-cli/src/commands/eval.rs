@@ -1,6 +1,7 @@
 //! `prism eval`: held-out denoising error against the best constant predictor, bits/dim, and the
 //! sample metrics — multi-scale SWD, KID, FID and precision/recall of generated samples against
-//! held-out images, each with its real-vs-real floor (held-out against training images).
+//! held-out images, each with its real-vs-real floor (held-out against training images). Image
+//! sets from anywhere (`--samples/--reference`, `--pairs`) are in `eval_sets`.
 
 use anyhow::{Context, Result, bail};
 use prism::data::Dataset;
@@ -8,7 +9,6 @@ use prism::eval::{
     BpdOptions, Features, KidOptions, Planes, SwdOptions, bits_per_dim, denoise_mse, extract, fid,
     kid, precision_recall, swd,
 };
-use prism::nn::{FeatureNet, load_feature_net};
 use prism::run::load_model;
 use prism::sample::Generate;
 use prism::schedule::LogSnrSchedule;
@@ -31,9 +31,59 @@ fn first_batch(
 const METRICS: [&str; 6] = ["mse", "bpd", "swd", "kid", "fid", "pr"];
 const FEATURE_METRICS: [&str; 3] = ["kid", "fid", "pr"];
 /// Images per feature-network batch.
-const FEATURE_BATCH: usize = 50;
+pub(super) const FEATURE_BATCH: usize = 50;
 
-fn to_planes(images: burn::tensor::Tensor<4>) -> Vec<Planes> {
+/// `--metrics` split on commas (or `default`), each checked against `known`.
+pub(super) fn parse_metrics(
+    given: Option<&str>,
+    default: &str,
+    known: &[&str],
+) -> Result<Vec<String>> {
+    let metrics: Vec<String> = given
+        .unwrap_or(default)
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(String::from)
+        .collect();
+    if let Some(bad) = metrics.iter().find(|m| !known.contains(&m.as_str())) {
+        bail!(
+            "--metrics: unknown metric '{bad}' here (known: {})",
+            known.join(", ")
+        );
+    }
+    anyhow::ensure!(!metrics.is_empty(), "--metrics: no metric given");
+    Ok(metrics)
+}
+
+/// The KID flags.
+pub(super) struct KidArgs {
+    subsets: usize,
+    subset_size: usize,
+    seed: u64,
+}
+
+impl From<&EvalArgs> for KidArgs {
+    fn from(a: &EvalArgs) -> Self {
+        Self {
+            subsets: a.kid_subsets,
+            subset_size: a.kid_subset_size,
+            seed: a.seed,
+        }
+    }
+}
+
+impl KidArgs {
+    pub(super) fn options(&self) -> KidOptions {
+        KidOptions {
+            subsets: self.subsets,
+            subset_size: self.subset_size,
+            seed: self.seed,
+        }
+    }
+}
+
+pub(super) fn to_planes(images: burn::tensor::Tensor<4>) -> Vec<Planes> {
     let [b, c, h, w] = images.dims();
     let data = prism::tensor::to_vec(images);
     (0..b)
@@ -46,7 +96,7 @@ fn to_planes(images: burn::tensor::Tensor<4>) -> Vec<Planes> {
         .collect()
 }
 
-fn print_swd(label: &str, s: &prism::eval::Swd) {
+pub(super) fn print_swd(label: &str, s: &prism::eval::Swd) {
     let levels: Vec<String> = s
         .resolutions
         .iter()
@@ -57,6 +107,18 @@ fn print_swd(label: &str, s: &prism::eval::Swd) {
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
+    if let Some(dirs) = &a.pairs {
+        return super::eval_sets::run_pairs(&a, dirs);
+    }
+    if a.reference.is_some() {
+        return super::eval_sets::run_sets(&a);
+    }
+    let Some(checkpoint) = a.checkpoint.clone() else {
+        bail!(
+            "give --checkpoint MODEL (a model against its held-out images), --samples S \
+             --reference R (two image sets), --reference R --save-stats F.npz, or --pairs A B"
+        );
+    };
     let requested = super::requested_sampler(&a.sampling)?;
     let spacing = super::requested_spacing(&a.sampling)?;
     anyhow::ensure!(a.num > 0, "--num must be positive");
@@ -66,8 +128,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         super::check_extension("--json", json, "json", "JSON")?;
     }
     let device = prism::default_device();
-    let (mut cfg, model, step) = load_model(&a.checkpoint, &device)
-        .with_context(|| format!("loading the model '{}'", a.checkpoint.display()))?;
+    let (mut cfg, model, step) = load_model(&checkpoint, &device)
+        .with_context(|| format!("loading the model '{}'", checkpoint.display()))?;
     let process = cfg.process.build()?;
     // Bits/dim needs the isotropic process's ELBO: leave it out of the default otherwise.
     let default_metrics = if process.has_elbo() {
@@ -75,33 +137,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     } else {
         "mse,swd"
     };
-    let metrics: Vec<&str> = a
-        .metrics
-        .as_deref()
-        .unwrap_or(default_metrics)
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .collect();
-    if let Some(bad) = metrics.iter().find(|m| !METRICS.contains(m)) {
-        bail!(
-            "--metrics: unknown metric '{bad}' (known: {})",
-            METRICS.join(", ")
-        );
-    }
+    let metrics = parse_metrics(a.metrics.as_deref(), default_metrics, &METRICS)?;
+    let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
     let wants_features = metrics.iter().any(|m| FEATURE_METRICS.contains(m));
-    let features: Option<Box<dyn FeatureNet>> = match (&a.features, wants_features) {
-        (Some(path), true) => Some(
-            load_feature_net(path, &device)
-                .with_context(|| format!("loading the feature network '{}'", path.display()))?,
-        ),
-        (None, true) => bail!(
-            "kid, fid and pr need --features FILE: a classifier from `prism classifier` (for \
-             Fashion-MNIST: checkpoints/fashion-mnist-classifier/classifier.safetensors) or \
-             Inception-v3 weights in the pytorch-fid layout as safetensors"
-        ),
-        _ => None,
-    };
+    let features = super::eval_sets::feature_net(&a, wants_features, &device)?;
     if let Some(p) = a.data.clone() {
         cfg.data.path = p;
     }
@@ -128,11 +167,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let n = a.num.min(held_out.len());
     eprintln!(
         "prism eval: {} (step {step}) with {n} held-out images, seed {}",
-        a.checkpoint.display(),
+        checkpoint.display(),
         a.seed
     );
     let mut report = json!({
-        "checkpoint": a.checkpoint, "step": step, "num": n, "seed": a.seed,
+        "checkpoint": checkpoint, "step": step, "num": n, "seed": a.seed,
         "prism_version": env!("CARGO_PKG_VERSION"),
     });
 
@@ -305,11 +344,7 @@ fn feature_metrics(
     report: &mut serde_json::Value,
 ) -> Result<()> {
     if metrics.contains(&"kid") {
-        let o = KidOptions {
-            subsets: a.kid_subsets,
-            subset_size: a.kid_subset_size,
-            seed: a.seed,
-        };
+        let o = KidArgs::from(a).options();
         let g = kid(real, generated, o)?;
         let f = kid(real, other, o)?;
         println!(

@@ -3,6 +3,7 @@
 mod bench;
 mod classifier;
 mod eval;
+mod eval_sets;
 mod forward;
 mod inpaint;
 mod reconstruct;

@@ -113,6 +113,14 @@ pub fn run(a: SampleArgs) -> Result<()> {
     } else {
         (a.num as f64).sqrt().ceil() as usize
     });
+    if let Some(dir) = &a.out_dir {
+        prism::image::save_pngs(images.clone(), dir)?;
+        eprintln!("wrote {} PNGs to {}", a.num, dir.display());
+    }
+    if let Some(path) = &a.npz {
+        prism::image::save_npz(images.clone(), path)?;
+        eprintln!("wrote {}", path.display());
+    }
     prism::image::save_png(&prism::image::grid(images, cols)?, &a.out)?;
     eprintln!(
         "wrote {}{}",

@@ -20,6 +20,11 @@ fn is_image(p: &Path) -> bool {
     )
 }
 
+/// The PNG/JPEG files directly inside `dir`, sorted by name.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list(dir)?.into_iter().filter(|p| is_image(p)).collect())
+}
+
 fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io("read directory", dir, e))?

