@@ -318,7 +318,8 @@ impl ExperimentConfig {
     }
 
     /// A super-resolution stage's network takes the low-resolution image beside the state; a
-    /// base model's takes none.
+    /// base model's takes none. A stage that augments its condition with noise has a network
+    /// that embeds the augmentation level (`cond_noise_level`), and only such a stage.
     fn validate_stage(&self) -> Result<()> {
         self.stage.validate(self.data.image_size)?;
         let net = &self.model.net;
@@ -333,6 +334,18 @@ impl ExperimentConfig {
                     "base"
                 } else {
                     "super-resolution"
+                }
+            )));
+        }
+        if net.core().cond_noise_level != self.stage.augments() {
+            return Err(Error::config(format!(
+                "{}.cond_noise_level = {} but stage.noise_aug_max is {}: a stage that augments its condition with noise must tell the network the level (set both, or neither)",
+                net.key(),
+                net.core().cond_noise_level,
+                if self.stage.augments() {
+                    "positive"
+                } else {
+                    "0 or absent"
                 }
             )));
         }

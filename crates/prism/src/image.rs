@@ -1,4 +1,5 @@
-//! Tensors ⇄ PNG: save a batch in `[-1, 1]` as a grid picture, or load one image as a tensor.
+//! Tensors ⇄ PNG/JPEG: save a batch in `[-1, 1]` as a grid picture or one image, or load one image
+//! as a tensor.
 
 use std::path::Path;
 
@@ -46,17 +47,64 @@ pub fn grid(images: Tensor<4>, cols: usize) -> Result<RgbImage> {
     Ok(out)
 }
 
+/// The first image of a `[B, C, H, W]` batch (C = 1 or 3) in `[-1, 1]` as 8-bit RGB, without a
+/// border.
+pub fn to_rgb(images: Tensor<4>) -> Result<RgbImage> {
+    let [b, c, h, w] = images.dims();
+    if !(c == 1 || c == 3) || b == 0 {
+        return Err(Error::Shape(format!(
+            "an image needs [B>0, 1|3, H, W], got [{b}, {c}, {h}, {w}]"
+        )));
+    }
+    let data = to_vec(images.narrow(0, 0, 1));
+    Ok(ImageBuffer::from_fn(w as u32, h as u32, |x, y| {
+        let px = |ch: usize| to_byte(data[(ch * h + y as usize) * w + x as usize]);
+        if c == 1 {
+            Rgb([px(0); 3])
+        } else {
+            Rgb([px(0), px(1), px(2)])
+        }
+    }))
+}
+
 /// Saves an image as PNG, atomically, creating the parent directory.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
+    save_as(img, path, image::ImageFormat::Png)
+}
+
+/// Saves an image as PNG or JPEG (quality 95) by the extension of `path` (`.png`, `.jpg`,
+/// `.jpeg`), atomically; another extension is an error.
+pub fn save_image(img: &RgbImage, path: &Path) -> Result<()> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") => save_png(img, path),
+        Some("jpg" | "jpeg") => {
+            let mut bytes = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
+                .encode_image(img)
+                .map_err(|source| Error::Image {
+                    path: path.into(),
+                    source,
+                })?;
+            crate::fsutil::write_atomic(path, &bytes)
+        }
+        _ => Err(Error::invalid(format!(
+            "'{}': images are written as .png, .jpg or .jpeg",
+            path.display()
+        ))),
+    }
+}
+
+fn save_as(img: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<()> {
     let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|source| Error::Image {
-        path: path.into(),
-        source,
-    })?;
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), format)
+        .map_err(|source| Error::Image {
+            path: path.into(),
+            source,
+        })?;
     crate::fsutil::write_atomic(path, &bytes)
 }
 

@@ -56,6 +56,7 @@ fn every_preset_parses_and_builds() {
             "fashion-mnist.toml",
             "fashion-mnist-blur.toml",
             "emoji-64-blur.toml",
+            "fluent-emoji-sr4.toml",
         ]
         .map(String::from),
     );

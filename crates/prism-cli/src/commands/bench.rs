@@ -72,17 +72,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let model = cfg.model.init(&device)?;
     println!("parameters: {}", model.num_params());
     let n = a.sample_batch;
+    // A super-resolution stage samples given its low-resolution input: random images here.
+    let (_, prepared) = cfg.model_input()?.prepare_for_sampling(
+        Tensor::<4>::random([n, c, s, s], Distribution::Uniform(-1.0, 1.0), &device),
+        None,
+        &mut step_rng(a.seed, 0, 1),
+    )?;
     let request = prism::sample::Generate {
         kind: cfg.sample.sampler,
         steps: a.sample_steps,
         shape: [n, c, s, s],
         cond: prism::nn::Condition {
-            // A super-resolution stage samples given its low-resolution input: random images here.
-            image: cfg.stage.training_condition(&Tensor::<4>::random(
-                [n, c, s, s],
-                Distribution::Uniform(-1.0, 1.0),
-                &device,
-            ))?,
+            image: prepared.image,
+            image_noise: prepared.image_noise,
             ..prism::nn::Condition::cycling_labels(n, classes, &device)
         },
         guidance: cfg.sample.guidance,
@@ -126,7 +128,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let mut rng = step_rng(a.seed, step, 0);
         let x0 = Tensor::<4>::random([batch, c, s, s], Distribution::Uniform(-1.0, 1.0), &device);
         let labels = prism::nn::Condition::cycling_labels(batch, classes, &device).label;
-        let (x0, cond) = input.prepare(x0, labels)?;
+        let (x0, cond) = input.prepare(x0, labels, &mut rng)?;
         let loss = batch_loss(&cfg, process.as_ref(), &model, x0, &cond, &mut rng)?;
         let grads = loss.backward();
         let loss = scalar(loss);

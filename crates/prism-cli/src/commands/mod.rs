@@ -7,6 +7,7 @@ mod forward;
 mod sample;
 mod schedule;
 mod train;
+mod upscale;
 
 use anyhow::Result;
 
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Classifier(a) => classifier::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Upscale(a) => upscale::run(a),
     }
 }
 

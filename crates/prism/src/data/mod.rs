@@ -24,7 +24,7 @@ use crate::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// An IDX images file (`*-images-idx3-ubyte[.gz]`, labels found beside it) or a folder of
-    /// PNG/JPEG images (sub-folders become classes). Relative paths are resolved from the
+    /// PNG/JPEG/WebP images (sub-folders become classes). Relative paths are resolved from the
     /// working directory.
     pub path: PathBuf,
     /// Side of the square training images.

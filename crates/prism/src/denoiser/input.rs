@@ -1,9 +1,10 @@
 //! What a model reads for a batch of clean images: the images in the model's space, and its
 //! condition — the labels, and a super-resolution stage's low-resolution image (in the space
-//! too). Training, evaluation and benchmarks prepare batches here, so they all feed the model
-//! the same way.
+//! too), noise-augmented as the stage says ([`crate::stage`]). Training, evaluation and
+//! benchmarks prepare batches here, so they all feed the model the same way.
 
 use burn::tensor::{Int, Tensor};
+use rand::RngCore;
 
 use crate::Result;
 use crate::nn::Condition;
@@ -31,19 +32,49 @@ impl ModelInput {
         self.space.as_ref()
     }
 
-    /// `images` (`[B, C, H, W]` in `[-1, 1]`) in the space, and the condition with `labels`.
+    /// Training: `images` (`[B, C, H, W]` in `[-1, 1]`) in the space, and the condition with
+    /// `labels`; a super-resolution stage's condition is augmented at times drawn from `rng`
+    /// (nothing is drawn without augmentation).
     pub fn prepare(
         &self,
         images: Tensor<4>,
         labels: Option<Tensor<1, Int>>,
+        rng: &mut dyn RngCore,
     ) -> Result<(Tensor<4>, Condition)> {
-        let image = self
-            .stage
-            .training_condition(&images)?
-            .map(|i| self.space.encode(i))
-            .transpose()?;
+        let levels = self.stage.training_noise_aug(images.dims()[0], rng);
+        self.prepare_with(images, labels, levels, rng)
+    }
+
+    /// Evaluation and sample grids: as [`ModelInput::prepare`], with the stage's sampling
+    /// augmentation time for every image.
+    pub fn prepare_for_sampling(
+        &self,
+        images: Tensor<4>,
+        labels: Option<Tensor<1, Int>>,
+        rng: &mut dyn RngCore,
+    ) -> Result<(Tensor<4>, Condition)> {
+        let levels = vec![self.stage.sampling_noise_aug(); images.dims()[0]];
+        self.prepare_with(images, labels, Some(levels), rng)
+    }
+
+    fn prepare_with(
+        &self,
+        images: Tensor<4>,
+        labels: Option<Tensor<1, Int>>,
+        levels: Option<Vec<f64>>,
+        rng: &mut dyn RngCore,
+    ) -> Result<(Tensor<4>, Condition)> {
+        let (image, image_noise) = match self.stage.training_condition(&images)? {
+            Some(c) => {
+                let c = self.space.encode(c)?;
+                let (c, l) = self.stage.augmented(c, levels.as_deref(), rng);
+                (Some(c), l)
+            }
+            None => (None, None),
+        };
         let cond = Condition {
             image,
+            image_noise,
             ..Condition::labels(labels)
         };
         Ok((self.space.encode(images)?, cond))

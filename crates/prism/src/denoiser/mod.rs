@@ -6,10 +6,12 @@
 mod config;
 mod input;
 mod model;
+mod tiled;
 
 pub use config::{ModelConfig, NetConfig};
 pub use input::ModelInput;
 pub use model::DiffusionModel;
+pub use tiled::{TiledDenoiser, Tiling};
 
 use burn::tensor::Tensor;
 

@@ -53,6 +53,13 @@ impl DiffusionModel {
             }
             None => z,
         };
+        if self.net.takes_cond_noise_level() != cond.image_noise.is_some() {
+            return Err(Error::invalid(if cond.image_noise.is_some() {
+                "the spatial condition comes with a noise level, but this network does not embed one (model cond_noise_level)"
+            } else {
+                "this network embeds the spatial condition's noise level (cond_noise_level), and none was given"
+            }));
+        }
         if cond.context.is_some() {
             return Err(Error::invalid(
                 "a context sequence was given, but this network has no cross-attention layers",

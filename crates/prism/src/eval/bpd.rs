@@ -157,7 +157,7 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
         } else {
             None
         };
-        let (_, cond) = input.prepare(data.images.clone(), labels)?;
+        let (_, cond) = input.prepare_for_sampling(data.images.clone(), labels, &mut rng)?;
         let x = to_vec(data.images.clone());
         let per = c * s * s;
         let mut diffusion = vec![0.0; b];

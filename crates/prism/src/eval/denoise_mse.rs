@@ -50,7 +50,7 @@ pub fn denoise_mse(
         let b = idx.len();
         let data = held_out.try_batch(&idx, &mut rng, device)?;
         let labels = if conditional { data.labels } else { None };
-        let (x, cond) = input.prepare(data.images.clone(), labels)?;
+        let (x, cond) = input.prepare_for_sampling(data.images.clone(), labels, &mut rng)?;
         for (k, &t) in times.iter().enumerate() {
             let eps = normal(x.dims(), &mut rng, device);
             let z = process.corrupt(x.clone(), &vec![t; b], eps)?;

@@ -24,7 +24,7 @@ pub use inception::{
 pub use netconfig::{Net, NetConfig, NetCore, NetKind};
 pub use patching::{Patching, PatchingConfig};
 pub use unet::{UNetConfig, UNetOwn};
-pub use ushape::UNet;
+pub use ushape::{CLEAN_CONDITION_LOG_SNR, UNet};
 pub use uvit::{UViTConfig, UViTOwn};
 
 #[cfg(test)]

@@ -20,6 +20,11 @@ use super::layers::{
     Upsample, init_group_norm,
 };
 
+/// The logSNR a network with `cond_noise_level` is told for a spatial condition that comes
+/// without a level: a clean one. Super-resolution stages clip their augmentation's logSNR to
+/// `±` this value, so it is also the level of an un-augmented condition.
+pub const CLEAN_CONDITION_LOG_SNR: f32 = 20.0;
+
 /// What works at the lowest resolution.
 pub(super) enum Bottom {
     /// ResBlock, attention, ResBlock (the U-Net's middle).
@@ -135,6 +140,9 @@ pub(super) fn build(s: &Spec<'_>, device: &Device) -> UNet {
 
     UNet {
         noise_embedding: NoiseEmbedding::new(c, emb_dim, device),
+        cond_noise_embedding: core
+            .cond_noise_level
+            .then(|| NoiseEmbedding::new(c, emb_dim, device)),
         class_embedding: (core.num_classes > 0)
             .then(|| EmbeddingConfig::new(core.num_classes + 1, emb_dim).init(device)),
         conv_in: super::layers::conv3x3(core.channels + core.cond_channels, c, device),
@@ -189,6 +197,7 @@ struct Middle {
 #[derive(Module, Debug)]
 pub struct UNet {
     noise_embedding: NoiseEmbedding,
+    cond_noise_embedding: Option<NoiseEmbedding>,
     class_embedding: Option<Embedding>,
     conv_in: Conv2d,
     down: Vec<DownLevel>,
@@ -205,9 +214,18 @@ impl UNet {
     /// `x`: `[B, C + C_c, H, W]`, the state with any spatial condition already concatenated on
     /// the channel axis (H, W divisible by `2^depth`); `log_snr`: `[B]`; `cond.label`: `[B]`
     /// class indices (`num_classes` = null label; absent: the null label), ignored by an
-    /// unconditional network.
+    /// unconditional network; `cond.image_noise`: `[B]`, the spatial condition's noise level,
+    /// embedded by a network with `cond_noise_level` (absent: [`CLEAN_CONDITION_LOG_SNR`]).
     pub fn forward(&self, x: Tensor<4>, log_snr: Tensor<1>, cond: &Condition) -> Tensor<4> {
         let mut emb = self.noise_embedding.forward(log_snr);
+        if let Some(embedding) = &self.cond_noise_embedding {
+            let [b, _] = emb.dims();
+            let level = cond
+                .image_noise
+                .clone()
+                .unwrap_or_else(|| Tensor::<1>::full([b], CLEAN_CONDITION_LOG_SNR, &emb.device()));
+            emb = emb + embedding.forward(level);
+        }
         if let Some(table) = &self.class_embedding {
             let [b, d] = emb.dims();
             let labels = cond.label.clone().unwrap_or_else(|| {
@@ -256,5 +274,10 @@ impl UNet {
     /// Channels of the spatial condition the network expects beside the state.
     pub fn cond_channels(&self) -> usize {
         self.cond_channels
+    }
+
+    /// Whether the network embeds the spatial condition's noise level.
+    pub fn takes_cond_noise_level(&self) -> bool {
+        self.cond_noise_embedding.is_some()
     }
 }

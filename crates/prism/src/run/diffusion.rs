@@ -67,7 +67,7 @@ impl Method for Diffusion<'_> {
         let indices = self.train_set.indices_at(t.seed, s.index() * b as u64, b);
         let batch = self.train_set.try_batch(&indices, &mut rng, &self.device)?;
         let labels = self.labels_with_dropout(batch.labels, &mut rng);
-        let (x0, cond) = self.input.prepare(batch.images, labels)?;
+        let (x0, cond) = self.input.prepare(batch.images, labels, &mut rng)?;
         // 2. Times, noise, forward process, network, objective.
         let loss = batch_loss(
             self.cfg,

@@ -153,7 +153,9 @@ pub fn write_grid(
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let idx: Vec<usize> = (0..n).collect();
         let images = data.try_batch(&idx, &mut rng, &device)?.images;
-        cond.image = input.prepare(images, None)?.1.image;
+        let prepared = input.prepare_for_sampling(images, None, &mut rng)?.1;
+        cond.image = prepared.image;
+        cond.image_noise = prepared.image_noise;
     }
     let d = &cfg.data;
     let request = crate::sample::Generate {
