@@ -5,6 +5,7 @@
 #   tools/fetch_data.sh emoji           # 3,786 Noto emoji, 64×64 RGBA PNG (Apache-2.0)
 #   tools/fetch_data.sh photos          # 15 photographs, 1365–5312 px (CC-BY/CC-BY-SA/CC0, per file)
 #   tools/fetch_data.sh mate-nature     # 12 more photographs, 1280–2560 px (GPL-2+: never commit them)
+#   tools/fetch_data.sh fluent-emoji    # 3,391 Fluent Emoji 3D, 256×256 RGBA WebP (MIT)
 # Then train with --data, e.g.
 #   prism train --config configs/fashion-mnist-cond.toml \
 #       --data data/external/fashion-mnist/train-images-idx3-ubyte.gz
@@ -45,6 +46,14 @@ case "${1:-}" in
     cp "$work"/x/usr/share/backgrounds/mate/nature/*.jpg "$out/mate-nature/"
     find "$work/x/usr/share/doc" -name copyright -exec cp {} "$out/mate-nature/COPYRIGHT" \;
     echo "$(ls "$out/mate-nature" | wc -l) files in $out/mate-nature" ;;
+  fluent-emoji)
+    (cd "$work" && npm pack --silent @lobehub/fluent-emoji-3d@1.1.0 >/dev/null && tar xzf lobehub-fluent-emoji-3d-1.1.0.tgz)
+    mkdir -p "$out/fluent-emoji-3d"
+    cp "$work"/package/assets/*.webp "$out/fluent-emoji-3d/"
+    # The package has no LICENSE file: its package.json (license: MIT) and README are the licence.
+    cp "$work"/package/package.json "$work"/package/README.md "$out/fluent-emoji-3d/"
+    cp "$work"/package/LICENSE* "$out/fluent-emoji-3d/" 2>/dev/null || true
+    echo "$(ls "$out/fluent-emoji-3d"/*.webp | wc -l) files in $out/fluent-emoji-3d" ;;
   *)
-    sed -n '2,10p' "$0"; exit 2 ;;
+    sed -n '2,11p' "$0"; exit 2 ;;
 esac

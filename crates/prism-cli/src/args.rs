@@ -32,6 +32,43 @@ pub enum Command {
     Reconstruct(ReconstructArgs),
     /// Time a config's training and sampling steps and report peak memory (random images; no data).
     Bench(BenchArgs),
+    /// Upscale your own image with a super-resolution stage, in overlapping tiles.
+    Upscale(UpscaleArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpscaleArgs {
+    /// A super-resolution stage (a run's model.safetensors).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The image to upscale (PNG, JPEG or WebP; transparency composited on the stage's
+    /// data.background).
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Total upscaling: the stage's factor, or a power of it (the stage runs that many times).
+    #[arg(long)]
+    pub scale: usize,
+    /// Output image (.png, .jpg or .jpeg).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Network evaluations per pass (default: the stage's sample.steps).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Noise augmentation time of the condition, in [0, stage.noise_aug_max] (default: the
+    /// stage's stage.noise_aug).
+    #[arg(long)]
+    pub noise_aug: Option<f64>,
+    /// Tile side in output pixels; memory grows with its square.
+    #[arg(long, default_value_t = 256)]
+    pub tile: usize,
+    /// Least overlap of neighbouring tiles in output pixels.
+    #[arg(long, default_value_t = 32)]
+    pub overlap: usize,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]

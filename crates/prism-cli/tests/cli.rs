@@ -491,3 +491,81 @@ fn inpaint_keeps_the_known_region_exactly() {
     fails_with(&o, "is an inpainting model");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `prism upscale` with a super-resolution stage (2×, trained for two steps): a 13×10 image
+/// becomes 26×20, and at 4× (two passes) 52×40, in 8² tiles; every flag is checked with a
+/// message that names it.
+#[test]
+fn upscale_writes_the_scaled_image_and_checks_its_flags() {
+    let dir = temp_dir("upscale");
+    let base = tiny_config(&dir, 2, 50);
+    let text = std::fs::read_to_string(&base)
+        .unwrap()
+        .replace(
+            "[process]",
+            "[stage]\nkind = \"super_resolution\"\nfactor = 2\nnoise_aug_max = 0.3\nnoise_aug = 0.1\n\n[process]",
+        )
+        .replace(
+            "num_classes = 10",
+            "cond_channels = 1\ncond_noise_level = true",
+        )
+        .replace("guidance = 1.5", "guidance = 1.0");
+    let cfg = dir.join("sr.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let run = dir.join("run");
+    let o = cli(
+        "train --quiet --no-pictures --config {} --out {}",
+        &[&cfg, &run],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = run.join("model.safetensors");
+    let img = dir.join("in.png");
+    image::GrayImage::from_fn(13, 10, |x, y| image::Luma([((x * 17 + y * 9) % 256) as u8]))
+        .save(&img)
+        .unwrap();
+    let out = dir.join("up.png");
+    let dims = |p: &std::path::Path| {
+        let i = image::open(p).unwrap();
+        (i.width(), i.height())
+    };
+    let up = |flags: &str, out: &std::path::Path| {
+        cli(
+            &format!("upscale --checkpoint {{}} --image {{}} --out {{}} --steps 2 {flags}"),
+            &[&model, &img, &out],
+        )
+    };
+    let o = up("--scale 2 --tile 8 --overlap 4", &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(dims(&out), (26, 20));
+    let jpg = dir.join("up.jpg");
+    let o = up("--scale 4 --tile 8 --overlap 2", &jpg);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 times"), "{}", stderr(&o));
+    assert_eq!(dims(&jpg), (52, 40));
+
+    fails_with(
+        &up("--scale 3", &out),
+        "--scale 3 must be the stage's factor 2",
+    );
+    fails_with(&up("--scale 2", &dir.join("up.gif")), "--out");
+    fails_with(&up("--scale 2 --noise-aug 0.5", &out), "--noise-aug = 0.5");
+    fails_with(&up("--scale 2 --tile 8 --overlap 8", &out), "overlap");
+    fails_with(&up("--scale 2 --steps 0", &out), "--steps");
+    let o = cli(
+        "upscale --checkpoint {} --image {} --scale 2 --out {}",
+        &[&model, &dir.join("missing.png"), &out],
+    );
+    fails_with(&o, "missing.png");
+    let plain = dir.join("plain");
+    let o = cli(
+        "train --quiet --no-pictures --config {} --out {}",
+        &[&base, &plain],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = cli(
+        "upscale --checkpoint {} --image {} --scale 2 --out {}",
+        &[&plain.join("model.safetensors"), &img, &out],
+    );
+    fails_with(&o, "base model");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -345,7 +345,8 @@ impl ExperimentConfig {
     }
 
     /// A super-resolution stage's network takes the low-resolution image beside the state; a
-    /// base model's takes none.
+    /// base model's takes none. A stage that augments its condition with noise has a network
+    /// that embeds the augmentation level (`cond_noise_level`), and only such a stage.
     fn validate_stage(&self) -> Result<()> {
         self.stage.validate(self.data.image_size)?;
         let net = &self.model.net;
@@ -360,6 +361,18 @@ impl ExperimentConfig {
                     StageConfig::Base => "base",
                     StageConfig::SuperResolution { .. } => "super-resolution",
                     StageConfig::Inpaint { .. } => "inpainting (channels + 1 for the mask)",
+                }
+            )));
+        }
+        if net.core().cond_noise_level != self.stage.augments() {
+            return Err(Error::config(format!(
+                "{}.cond_noise_level = {} but stage.noise_aug_max is {}: a stage that augments its condition with noise must tell the network the level (set both, or neither)",
+                net.key(),
+                net.core().cond_noise_level,
+                if self.stage.augments() {
+                    "positive"
+                } else {
+                    "0 or absent"
                 }
             )));
         }

@@ -62,15 +62,42 @@ pub fn to_image(image: Tensor<4>) -> Result<RgbImage> {
 
 /// Saves an image as PNG, atomically, creating the parent directory.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
+    save_as(img, path, image::ImageFormat::Png)
+}
+
+/// Saves an image as PNG or JPEG (quality 95) by the extension of `path` (`.png`, `.jpg`,
+/// `.jpeg`), atomically; another extension is an error.
+pub fn save_image(img: &RgbImage, path: &Path) -> Result<()> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") => save_png(img, path),
+        Some("jpg" | "jpeg") => {
+            let mut bytes = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
+                .encode_image(img)
+                .map_err(|source| Error::Image {
+                    path: path.into(),
+                    source,
+                })?;
+            crate::fsutil::write_atomic(path, &bytes)
+        }
+        _ => Err(Error::invalid(format!(
+            "'{}': images are written as .png, .jpg or .jpeg",
+            path.display()
+        ))),
+    }
+}
+
+fn save_as(img: &RgbImage, path: &Path, format: image::ImageFormat) -> Result<()> {
     let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )
-    .map_err(|source| Error::Image {
-        path: path.into(),
-        source,
-    })?;
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), format)
+        .map_err(|source| Error::Image {
+            path: path.into(),
+            source,
+        })?;
     crate::fsutil::write_atomic(path, &bytes)
 }
 

@@ -52,6 +52,8 @@ fn base_and_super_resolution_stage_sample_as_a_pipeline() {
     sr.stage = StageConfig::SuperResolution {
         factor: 2,
         base: Some(base_model.clone()),
+        noise_aug_max: 0.0,
+        noise_aug: 0.0,
     };
     sr.model.net.core_mut().cond_channels = 1;
     sr.train.steps = 60;

@@ -58,6 +58,7 @@ fn every_preset_parses_and_builds() {
             "emoji-64-blur.toml",
             "fashion-mnist-laplacian.toml",
             "emoji-64-laplacian.toml",
+            "fluent-emoji-sr4.toml",
         ]
         .map(String::from),
     );

@@ -72,23 +72,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let model = cfg.model.init(&device)?;
     println!("parameters: {}", model.num_params());
     let n = a.sample_batch;
+    // A super-resolution stage samples given its low-resolution input, an inpainting model given
+    // a masked image and a mask: from random images here.
+    let (_, prepared) = cfg.model_input()?.prepare_for_sampling(
+        Tensor::<4>::random([n, c, s, s], Distribution::Uniform(-1.0, 1.0), &device),
+        prism::nn::Condition::none(),
+        &mut step_rng(a.seed, 0, 1),
+    )?;
     let request = prism::sample::Generate {
         kind: cfg.sample.sampler,
         steps: a.sample_steps,
         spacing: prism::sample::Spacing::default(),
         shape: [n, c, s, s],
         cond: prism::nn::Condition {
-            // A super-resolution stage samples given its low-resolution input, an inpainting model
-            // given a masked image and a mask: from random images here.
-            image: cfg
-                .model_input()?
-                .prepare(
-                    Tensor::<4>::random([n, c, s, s], Distribution::Uniform(-1.0, 1.0), &device),
-                    prism::nn::Condition::none(),
-                    &mut step_rng(a.seed, 0, 1),
-                )?
-                .1
-                .image,
+            image: prepared.image,
+            image_noise: prepared.image_noise,
             ..prism::nn::Condition::cycling_labels(n, classes, &device)
         },
         guidance: cfg.sample.guidance,

@@ -259,11 +259,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let guidance = a.sampling.guidance.unwrap_or(cfg.sample.guidance);
         let real = first_batch(&held_out, n, &device)?;
         // A super-resolution stage refines the held-out images pooled to its input size.
-        let mut mask_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(a.seed);
-        let image = input
-            .prepare(real.clone(), prism::nn::Condition::none(), &mut mask_rng)?
-            .1
-            .image;
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(a.seed);
+        let prepared = input
+            .prepare_for_sampling(real.clone(), prism::nn::Condition::none(), &mut rng)?
+            .1;
         let d = &cfg.data;
         let request = Generate {
             kind,
@@ -273,7 +272,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 .space()
                 .shape([n, d.channels, d.image_size, d.image_size]),
             cond: prism::nn::Condition {
-                image,
+                image: prepared.image,
+                image_noise: prepared.image_noise,
                 ..prism::nn::Condition::cycling_labels(n, classes, &device)
             },
             guidance,

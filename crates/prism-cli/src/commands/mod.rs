@@ -10,6 +10,7 @@ mod reconstruct;
 mod sample;
 mod schedule;
 mod train;
+mod upscale;
 
 use anyhow::Result;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Classifier(a) => classifier::run(a),
         Command::Reconstruct(a) => reconstruct::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Upscale(a) => upscale::run(a),
     }
 }
 

@@ -206,4 +206,31 @@ mod tests {
         assert!((g[0] - (0.299 * 255.0 / 127.5 - 1.0)).abs() < 1e-5);
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    /// WebP files (the Fluent Emoji set's format) are read, their transparency composited.
+    #[test]
+    fn webp_images_are_read() {
+        let dir = std::env::temp_dir().join(format!("prism-webp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = image::RgbaImage::from_fn(4, 4, |x, _| {
+            image::Rgba(if x < 2 {
+                [0, 0, 255, 255]
+            } else {
+                [0, 0, 0, 0]
+            })
+        });
+        img.save(dir.join("a.webp")).unwrap();
+        let set = read_folder(&dir, &cfg(&dir, 3)).unwrap();
+        assert_eq!(set.len(), 1);
+        let mut rng = rand::rng();
+        let v = crate::tensor::to_vec(
+            set.try_batch(&[0], &mut rng, &burn::tensor::Device::flex())
+                .unwrap()
+                .images,
+        );
+        // Row 0: blue where opaque, the red background where transparent.
+        assert_eq!(&v[0..4], &[-1.0, -1.0, 1.0, 1.0]); // R
+        assert_eq!(&v[32..36], &[1.0, 1.0, -1.0, -1.0]); // B
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -1,7 +1,8 @@
 //! What a model reads for a batch of clean images: the images in the model's space, and its
 //! condition — the labels and context, a super-resolution stage's low-resolution image (in the
-//! space too), an inpainting model's masked image and mask. Training, evaluation and benchmarks
-//! prepare batches here, so they all feed the model the same way.
+//! space too, noise-augmented as the stage says, [`crate::stage`]), an inpainting model's masked
+//! image and mask. Training, evaluation and benchmarks prepare batches here, so they all feed the
+//! model the same way.
 
 use burn::tensor::Tensor;
 use rand::RngCore;
@@ -32,27 +33,62 @@ impl ModelInput {
         self.space.as_ref()
     }
 
-    /// `images` (`[B, C, H, W]` in `[-1, 1]`) in the space, and the condition: `cond`'s labels
-    /// and context with the stage's spatial condition added (an inpainting model's masks drawn
-    /// from `rng`).
+    /// Training: `images` (`[B, C, H, W]` in `[-1, 1]`) in the space, and the condition:
+    /// `cond`'s labels and context with the stage's spatial condition added — an inpainting
+    /// model's masks drawn from `rng`, a super-resolution stage's condition augmented at times
+    /// drawn from `rng` (nothing is drawn without augmentation).
     pub fn prepare(
         &self,
         images: Tensor<4>,
         cond: Condition,
         rng: &mut dyn RngCore,
     ) -> Result<(Tensor<4>, Condition)> {
-        let image = match self
-            .stage
-            .training_mask(images.dims(), rng, &images.device())
-        {
-            Some(mask) => Some(self.inpainting_condition(images.clone(), mask)?),
-            None => self
+        let levels = self.stage.training_noise_aug(images.dims()[0], rng);
+        self.prepare_with(images, cond, levels, rng)
+    }
+
+    /// Evaluation and sample grids: as [`ModelInput::prepare`], with the stage's sampling
+    /// augmentation time for every image.
+    pub fn prepare_for_sampling(
+        &self,
+        images: Tensor<4>,
+        cond: Condition,
+        rng: &mut dyn RngCore,
+    ) -> Result<(Tensor<4>, Condition)> {
+        let levels = vec![self.stage.sampling_noise_aug(); images.dims()[0]];
+        self.prepare_with(images, cond, Some(levels), rng)
+    }
+
+    fn prepare_with(
+        &self,
+        images: Tensor<4>,
+        cond: Condition,
+        levels: Option<Vec<f64>>,
+        rng: &mut dyn RngCore,
+    ) -> Result<(Tensor<4>, Condition)> {
+        let (image, image_noise) =
+            match self
                 .stage
-                .training_condition(&images)?
-                .map(|i| self.space.encode(i))
-                .transpose()?,
-        };
-        Ok((self.space.encode(images)?, Condition { image, ..cond }))
+                .training_mask(images.dims(), rng, &images.device())
+            {
+                Some(mask) => (Some(self.inpainting_condition(images.clone(), mask)?), None),
+                None => match self.stage.training_condition(&images)? {
+                    Some(c) => {
+                        let c = self.space.encode(c)?;
+                        let (c, l) = self.stage.augmented(c, levels.as_deref(), rng);
+                        (Some(c), l)
+                    }
+                    None => (None, None),
+                },
+            };
+        Ok((
+            self.space.encode(images)?,
+            Condition {
+                image,
+                image_noise,
+                ..cond
+            },
+        ))
     }
 
     /// An inpainting model's spatial condition for `images` (`[B, C, H, W]`) and `mask`

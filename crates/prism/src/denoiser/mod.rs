@@ -7,11 +7,13 @@ mod config;
 mod guidance;
 mod input;
 mod model;
+mod tiled;
 
 pub use config::{ModelConfig, NetConfig};
 pub use guidance::{GuidanceInterval, GuidedDenoiser};
 pub use input::ModelInput;
 pub use model::DiffusionModel;
+pub use tiled::{TiledDenoiser, Tiling};
 
 use burn::tensor::Tensor;
 

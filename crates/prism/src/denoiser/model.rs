@@ -54,6 +54,13 @@ impl DiffusionModel {
             }
             None => z,
         };
+        if self.net.takes_cond_noise_level() != cond.image_noise.is_some() {
+            return Err(Error::invalid(if cond.image_noise.is_some() {
+                "the spatial condition comes with a noise level, but this network does not embed one (model cond_noise_level)"
+            } else {
+                "this network embeds the spatial condition's noise level (cond_noise_level), and none was given"
+            }));
+        }
         check_context(&self.net, cond, z_batch)?;
         let inner = self.patching.encode(input)?;
         let out = self.net.forward(inner, l, cond);

@@ -169,7 +169,7 @@ pub fn bits_per_dim<P: EpsPredictor + ?Sized>(
             context: data.context.clone().filter(|_| model.reads_context()),
             ..Condition::labels(labels)
         };
-        let (_, cond) = input.prepare(data.images.clone(), cond, &mut rng)?;
+        let (_, cond) = input.prepare_for_sampling(data.images.clone(), cond, &mut rng)?;
         let x = to_vec(data.images.clone());
         let per = c * s * s;
         let mut diffusion = vec![0.0; b];

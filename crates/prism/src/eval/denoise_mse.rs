@@ -67,7 +67,7 @@ pub fn denoise_mse(
             context: data.context.filter(|_| model.reads_context()),
             ..Condition::labels(if conditional { data.labels } else { None })
         };
-        let (x, cond) = input.prepare(data.images.clone(), cond, &mut rng)?;
+        let (x, cond) = input.prepare_for_sampling(data.images.clone(), cond, &mut rng)?;
         for (k, &t) in times.iter().enumerate() {
             let eps = normal(x.dims(), &mut rng, device);
             let z = process.corrupt(x.clone(), &vec![t; b], eps)?;

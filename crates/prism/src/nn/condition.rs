@@ -6,7 +6,11 @@
 //! - `context`: a token sequence `[B, L, D]` for cross-attention (class tokens, text embeddings);
 //! - `image`: a spatial condition `[B, C_c, H, W]` concatenated to the network's input on the
 //!   channel axis (a low-resolution image upsampled for super-resolution; a masked image and its
-//!   mask for inpainting).
+//!   mask for inpainting);
+//! - `image_noise`: per sample (`[B]`), how noisy the spatial condition is, as a logSNR — the
+//!   noise augmentation of a super-resolution stage's low-resolution image (Ho et al. 2022,
+//!   Cascaded Diffusion Models; Imagen), which a network with `cond_noise_level` embeds like its
+//!   own noise level.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -21,6 +25,8 @@ pub struct Condition {
     pub context: Option<Tensor<3>>,
     /// A spatial condition concatenated to the input.
     pub image: Option<Tensor<4>>,
+    /// The logSNR of the noise added to `image`, per sample.
+    pub image_noise: Option<Tensor<1>>,
 }
 
 impl Condition {
@@ -67,6 +73,7 @@ impl Condition {
                 .map(|_| Tensor::full([batch], num_classes as i64, device)),
             context: self.context.as_ref().map(|c| c.zeros_like()),
             image: self.image.clone(),
+            image_noise: self.image_noise.clone(),
         }
     }
 
@@ -93,6 +100,12 @@ impl Condition {
             image: both(&a.image, &b.image, "spatial condition", |v| {
                 Tensor::cat(v, 0)
             })?,
+            image_noise: both(
+                &a.image_noise,
+                &b.image_noise,
+                "spatial condition's noise level",
+                |v| Tensor::cat(v, 0),
+            )?,
         })
     }
 
@@ -103,7 +116,8 @@ impl Condition {
             .as_ref()
             .map(|l| l.device())
             .or_else(|| self.context.as_ref().map(|c| c.device()))
-            .or_else(|| self.image.as_ref().map(|i| i.device()));
+            .or_else(|| self.image.as_ref().map(|i| i.device()))
+            .or_else(|| self.image_noise.as_ref().map(|i| i.device()));
         let Some(device) = device else {
             return Condition::none();
         };
@@ -117,7 +131,8 @@ impl Condition {
         Condition {
             label: self.label.clone().map(|l| l.select(0, idx.clone())),
             context: self.context.clone().map(|c| c.select(0, idx.clone())),
-            image: self.image.clone().map(|i| i.select(0, idx)),
+            image: self.image.clone().map(|i| i.select(0, idx.clone())),
+            image_noise: self.image_noise.clone().map(|i| i.select(0, idx)),
         }
     }
 }
@@ -132,11 +147,12 @@ mod tests {
         let device = Device::flex();
         let c = Condition {
             image: Some(Tensor::zeros([2, 1, 4, 4], &device)),
+            image_noise: Some(Tensor::from_floats([1.0, 2.0], &device)),
             ..Condition::from_labels(&[3, 1], &device)
         };
         let n = c.null(2, 10, &device);
         assert_eq!(to_vec_int(n.label.clone().unwrap()), vec![10, 10]);
-        assert!(n.image.is_some() && n.context.is_none());
+        assert!(n.image.is_some() && n.image_noise.is_some() && n.context.is_none());
         // A supplied context: its null is zeros of its shape, stackable with the real one.
         let ctx = Condition {
             context: Some(Tensor::ones([2, 3, 4], &device)),
@@ -148,8 +164,14 @@ mod tests {
         let both = Condition::cat(&c, &n).unwrap();
         assert_eq!(to_vec_int(both.label.unwrap()), vec![3, 1, 10, 10]);
         assert_eq!(both.image.unwrap().dims(), [4, 1, 4, 4]);
+        let noise = crate::tensor::to_vec(both.image_noise.unwrap());
+        assert_eq!(noise, vec![1.0, 2.0, 1.0, 2.0]);
         let picked = c.select(&[1]);
         assert_eq!(to_vec_int(picked.label.unwrap()), vec![1]);
+        assert_eq!(
+            crate::tensor::to_vec(picked.image_noise.unwrap()),
+            vec![2.0]
+        );
         let e = Condition::cat(&c, &Condition::none()).unwrap_err();
         assert!(e.to_string().contains("label"), "{e}");
     }

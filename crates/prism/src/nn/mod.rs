@@ -32,7 +32,7 @@ pub use lpips::{DEFAULT_LPIPS_PATH, LPIPS_CHANNELS, Lpips, LpipsSynthetic};
 pub use netconfig::{Net, NetConfig, NetCore, NetKind};
 pub use patching::{Patching, PatchingConfig};
 pub use unet::{UNetConfig, UNetOwn};
-pub use ushape::UNet;
+pub use ushape::{CLEAN_CONDITION_LOG_SNR, UNet};
 pub use uvit::{UViTConfig, UViTOwn};
 
 #[cfg(test)]

@@ -26,6 +26,11 @@ pub struct NetCore {
     /// cond_channels` and writes `channels`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cond_channels: usize,
+    /// Embed the spatial condition's noise level ([`super::Condition::image_noise`], a logSNR
+    /// per sample) with a second noise embedding added to the first: a super-resolution stage
+    /// trained with noise augmentation of its low-resolution image is told how noisy it is.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cond_noise_level: bool,
     /// Width `C` of the first level; the noise embedding is `4C` wide.
     pub base_channels: usize,
     /// Width multiplier per convolutional level.
@@ -49,6 +54,10 @@ pub struct NetCore {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_norm_groups() -> usize {
@@ -96,6 +105,9 @@ impl NetCore {
                 "norm_groups = {} does not divide a level width of {ch} channels",
                 self.norm_groups
             ));
+        }
+        if self.cond_noise_level && self.cond_channels == 0 {
+            return err("cond_noise_level needs a spatial condition (cond_channels > 0)".into());
         }
         if self.dropout_max_resolution == Some(0) {
             return err("dropout_max_resolution must be positive".into());

@@ -115,6 +115,7 @@ impl UNetConfig {
             core: NetCore {
                 channels,
                 cond_channels: 0,
+                cond_noise_level: false,
                 base_channels: 8,
                 channel_mults: vec![1, 2],
                 res_blocks: 1,

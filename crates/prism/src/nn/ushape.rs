@@ -24,6 +24,11 @@ use super::layers::{
     SpatialTransformerSpec, TransformerSpec, TransformerStack, Upsample, init_group_norm,
 };
 
+/// The logSNR a network with `cond_noise_level` is told for a spatial condition that comes
+/// without a level: a clean one. Super-resolution stages clip their augmentation's logSNR to
+/// `±` this value, so it is also the level of an un-augmented condition.
+pub const CLEAN_CONDITION_LOG_SNR: f32 = 20.0;
+
 /// What works at the lowest resolution.
 pub(super) enum Bottom {
     /// ResBlock, attention, ResBlock (the U-Net's middle).
@@ -160,6 +165,9 @@ pub(super) fn build(s: &Spec<'_>, device: &Device) -> UNet {
 
     UNet {
         noise_embedding: NoiseEmbedding::new(c, emb_dim, device),
+        cond_noise_embedding: core
+            .cond_noise_level
+            .then(|| NoiseEmbedding::new(c, emb_dim, device)),
         class_embedding: (core.num_classes > 0 && class_tokens.is_none())
             .then(|| EmbeddingConfig::new(core.num_classes + 1, emb_dim).init(device)),
         context_embedding: class_tokens.map(|tokens| {
@@ -237,6 +245,7 @@ struct Middle {
 #[derive(Module, Debug)]
 pub struct UNet {
     noise_embedding: NoiseEmbedding,
+    cond_noise_embedding: Option<NoiseEmbedding>,
     class_embedding: Option<Embedding>,
     conv_in: Conv2d,
     down: Vec<DownLevel>,
@@ -264,11 +273,19 @@ impl UNet {
     /// unconditional network; `cond.context`: `[B, L, context_dim]` for a network whose
     /// cross-attention reads a supplied context (checked by the caller,
     /// [`crate::denoiser::DiffusionModel::raw`]; a network with class-token context makes its own
-    /// from the labels).
+    /// from the labels); `cond.image_noise`: `[B]`, the spatial condition's noise level,
+    /// embedded by a network with `cond_noise_level` (absent: [`CLEAN_CONDITION_LOG_SNR`]).
     pub fn forward(&self, x: Tensor<4>, log_snr: Tensor<1>, cond: &Condition) -> Tensor<4> {
         let mut emb = self.noise_embedding.forward(log_snr);
         let [b, d] = emb.dims();
         let device = emb.device();
+        if let Some(embedding) = &self.cond_noise_embedding {
+            let level = cond
+                .image_noise
+                .clone()
+                .unwrap_or_else(|| Tensor::<1>::full([b], CLEAN_CONDITION_LOG_SNR, &device));
+            emb = emb + embedding.forward(level);
+        }
         let labels = || {
             cond.label
                 .clone()
@@ -338,5 +355,10 @@ impl UNet {
     /// Channels of the spatial condition the network expects beside the state.
     pub fn cond_channels(&self) -> usize {
         self.cond_channels
+    }
+
+    /// Whether the network embeds the spatial condition's noise level.
+    pub fn takes_cond_noise_level(&self) -> bool {
+        self.cond_noise_embedding.is_some()
     }
 }

@@ -55,9 +55,9 @@ impl Stage {
         let input = self.cfg.model_input()?;
         let cond = Condition {
             image: Some(input.inpainting_condition(images.clone(), mask.clone())?),
-            ..self.condition(cond)
+            ..self.model_condition(cond)
         };
-        let sample = self.draw(b, sampling, cond, seed, device, on_step)?;
+        let sample = self.draw([b, c, h, w], sampling, cond, seed, device, on_step)?;
         Ok(sample * mask.clone() + images * (mask.neg() + 1.0))
     }
 }

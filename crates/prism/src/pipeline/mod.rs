@@ -1,4 +1,5 @@
-//! Pipelines: a base model, then super-resolution stages, sampled in order. Each stage is a
+//! Pipelines: a base model, then super-resolution stages, sampled in order; and a
+//! super-resolution stage applied to a user's image in tiles ([`upscale`]). Each stage is a
 //! trained checkpoint with its own config, process and space; a super-resolution stage takes the
 //! output of the stage below as its spatial condition ([`crate::stage::StageConfig`]).
 //!
@@ -16,8 +17,10 @@
 
 mod inpaint;
 mod stage;
+mod upscale;
 
 pub use stage::{Stage, StageSampling};
+pub use upscale::{UpscaleOptions, upscale};
 
 use std::path::{Path, PathBuf};
 
@@ -145,8 +148,9 @@ impl Pipeline {
         }
     }
 
-    /// Checks the chain: a base model first, then stages whose input side and channels are the
-    /// output of the stage below.
+    /// Checks the chain: a base model first, then super-resolution stages with the channels of
+    /// the stage below, whose networks take `factor` times its side (they are fully
+    /// convolutional, so the side they were trained on does not matter).
     fn checked(
         stages: Vec<(Stage, StageSampling)>,
         overrides: Vec<Option<StageEntry>>,
@@ -163,27 +167,27 @@ impl Pipeline {
                 first.path.display()
             )));
         }
+        let mut side = first.cfg.data.image_size;
         for pair in stages.windows(2) {
             let (low, high) = (&pair[0].0, &pair[1].0);
-            let want = high.cfg.stage.input_size(high.cfg.data.image_size);
-            if high.cfg.stage.is_base()
-                || want != Some(low.cfg.data.image_size)
-                || high.cfg.data.channels != low.cfg.data.channels
-            {
+            let (channels, low_channels) = (high.cfg.data.channels, low.cfg.data.channels);
+            let Some(factor) = high.cfg.stage.factor() else {
                 return Err(Error::invalid(format!(
-                    "stage '{}' ({}×{}², {}) cannot follow '{}' ({}×{}²)",
+                    "stage '{}' is a base model and cannot follow '{}'",
                     high.path.display(),
-                    high.cfg.data.channels,
-                    high.cfg.data.image_size,
-                    match want {
-                        Some(w) => format!("conditioned on {w}²"),
-                        None => "a base model".into(),
-                    },
+                    low.path.display()
+                )));
+            };
+            let fits = high.cfg.model.validate_for(side * factor, channels);
+            if channels != low_channels || fits.is_err() {
+                return Err(Error::invalid(format!(
+                    "stage '{}' ({channels} channels, ×{factor}) cannot follow '{}' ({low_channels} channels, {side}² images){}",
+                    high.path.display(),
                     low.path.display(),
-                    low.cfg.data.channels,
-                    low.cfg.data.image_size
+                    fits.err().map(|e| format!(": {e}")).unwrap_or_default()
                 )));
             }
+            side *= factor;
         }
         Ok(Self { stages, overrides })
     }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
+use rand::SeedableRng;
 
 use crate::config::ExperimentConfig;
 use crate::denoiser::{DiffusionModel, GuidanceInterval};
@@ -11,6 +12,9 @@ use crate::process::Process;
 use crate::sample::{Generate, SamplerKind, Spacing, generate};
 use crate::space::Space;
 use crate::{Error, Result};
+
+/// Mixed into the seed of a stage's condition augmentation noise, apart from its sampler's.
+const NOISE_AUG_STREAM: u64 = 0x0A06_0A06_0A06_0A06;
 
 /// A loaded checkpoint, ready to sample.
 #[derive(Debug)]
@@ -44,6 +48,8 @@ pub struct StageSampling {
     pub guidance_interval: Option<GuidanceInterval>,
     /// Clip `x̂` to `[-1, 1]`.
     pub clip_x0: bool,
+    /// A super-resolution stage's noise augmentation time for its condition ([`crate::stage`]).
+    pub noise_aug: f64,
 }
 
 impl StageSampling {
@@ -57,6 +63,7 @@ impl StageSampling {
             guidance: s.guidance,
             guidance_interval: s.guidance_interval,
             clip_x0: s.clip_x0,
+            noise_aug: stage.cfg.stage.sampling_noise_aug(),
         }
     }
 }
@@ -77,10 +84,38 @@ impl Stage {
         })
     }
 
-    /// The shape of `n` of its images.
-    pub fn image_shape(&self, n: usize) -> [usize; 4] {
+    /// The shape of `n` of its images: the trained side for a base model; for a
+    /// super-resolution stage (fully convolutional) `factor` times the side of the stage below,
+    /// `low_side`.
+    pub fn image_shape(&self, n: usize, low_side: Option<[usize; 2]>) -> [usize; 4] {
         let d = &self.cfg.data;
-        [n, d.channels, d.image_size, d.image_size]
+        match (self.cfg.stage.factor(), low_side) {
+            (Some(f), Some([h, w])) => [n, d.channels, h * f, w * f],
+            _ => [n, d.channels, d.image_size, d.image_size],
+        }
+    }
+
+    /// The spatial condition (in the stage's space) of the images `low` of the stage below,
+    /// augmented at time `noise_aug` with noise seeded by `seed` when the stage was trained with
+    /// augmentation; errors for a base model or a level outside the trained range.
+    pub fn condition(&self, low: Tensor<4>, noise_aug: f64, seed: u64) -> Result<Condition> {
+        let stage = &self.cfg.stage;
+        stage.check_noise_aug("the noise augmentation level", noise_aug)?;
+        let n = low.dims()[0];
+        let Some(image) = stage.condition_from(low)? else {
+            return Err(Error::invalid(format!(
+                "'{}' is a base model: it takes no images from a stage below",
+                self.path.display()
+            )));
+        };
+        let image = self.space.encode(image)?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ NOISE_AUG_STREAM);
+        let (image, image_noise) = stage.augmented(image, Some(&vec![noise_aug; n]), &mut rng);
+        Ok(Condition {
+            image: Some(image),
+            image_noise,
+            ..Condition::none()
+        })
     }
 
     /// Draws `n` images under `cond` (only the parts the model takes: labels for a
@@ -103,9 +138,10 @@ impl Stage {
                 self.path.display()
             )));
         }
-        let image = match (low, self.cfg.stage.is_base()) {
-            (None, true) => None,
-            (Some(low), false) => self.cfg.stage.condition_from(low)?,
+        let low_side = low.as_ref().map(|l| [l.dims()[2], l.dims()[3]]);
+        let spatial = match (low, self.cfg.stage.is_base()) {
+            (None, true) => Condition::none(),
+            (Some(low), false) => self.condition(low, sampling.noise_aug, seed)?,
             (None, false) => {
                 return Err(Error::invalid(format!(
                     "'{}' is a super-resolution stage: it needs the images of the stage below",
@@ -120,15 +156,17 @@ impl Stage {
             }
         };
         let cond = Condition {
-            image: image.map(|i| self.space.encode(i)).transpose()?,
-            ..self.condition(cond)
+            image: spatial.image,
+            image_noise: spatial.image_noise,
+            ..self.model_condition(cond)
         };
-        self.draw(n, sampling, cond, seed, device, on_step)
+        let shape = self.image_shape(n, low_side);
+        self.draw(shape, sampling, cond, seed, device, on_step)
     }
 
     /// The parts of `cond` the model takes: labels for a class-conditional model, a context for
     /// one that reads it.
-    pub(super) fn condition(&self, cond: &Condition) -> Condition {
+    pub(super) fn model_condition(&self, cond: &Condition) -> Condition {
         Condition {
             label: cond
                 .label
@@ -136,14 +174,15 @@ impl Stage {
                 .filter(|_| self.model.net.num_classes() > 0),
             context: cond.context.clone().filter(|_| self.model.reads_context()),
             image: None,
+            image_noise: None,
         }
     }
 
-    /// Draws `n` images under the full condition `cond` (its spatial part already in the space),
-    /// decoded.
+    /// Draws images of `shape` (`[N, C, H, W]` in image space) under the full condition `cond`
+    /// (its spatial part already in the space), decoded.
     pub(super) fn draw(
         &self,
-        n: usize,
+        shape: [usize; 4],
         sampling: &StageSampling,
         cond: Condition,
         seed: u64,
@@ -154,7 +193,7 @@ impl Stage {
             kind: sampling.kind,
             steps: sampling.steps,
             spacing: sampling.spacing,
-            shape: self.space.shape(self.image_shape(n)),
+            shape: self.space.shape(shape),
             cond,
             guidance: sampling.guidance,
             guidance_interval: sampling.guidance_interval,

@@ -92,4 +92,8 @@ impl DiffusionProcess for GaussianProcess {
     fn has_elbo(&self) -> bool {
         true
     }
+
+    fn is_pointwise(&self) -> bool {
+        true
+    }
 }

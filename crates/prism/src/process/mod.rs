@@ -240,6 +240,14 @@ pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
         Ok(u)
     }
 
+    /// Whether [`DiffusionProcess::predict`] acts pixel by pixel (per-sample scalar `α`, `σ`),
+    /// so that a state may be denoised in tiles whose predictions are blended
+    /// ([`crate::denoiser::TiledDenoiser`]): true for the isotropic process only (the blurring
+    /// process converts in the DCT basis of the whole image).
+    fn is_pointwise(&self) -> bool {
+        false
+    }
+
     /// Whether the continuous-time ELBO (bits/dim, the `elbo` weighting) is that of this
     /// process: true for the isotropic process only.
     fn has_elbo(&self) -> bool {

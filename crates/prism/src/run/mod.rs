@@ -157,10 +157,11 @@ pub fn write_grid(
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let idx: Vec<usize> = (0..n).collect();
         let batch = data.try_batch(&idx, &mut rng, &device)?;
-        cond.image = input
-            .prepare(batch.images, Condition::none(), &mut rng)?
-            .1
-            .image;
+        let prepared = input
+            .prepare_for_sampling(batch.images, Condition::none(), &mut rng)?
+            .1;
+        cond.image = prepared.image;
+        cond.image_noise = prepared.image_noise;
         cond.context = batch.context.filter(|_| ema.reads_context());
     }
     let d = &cfg.data;
