@@ -29,6 +29,13 @@ fn every_preset_parses_and_builds() {
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
             continue;
         }
+        // Autoencoder presets (the first stage of latent diffusion) are `AeConfig`s.
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.lines().any(|l| l.trim() == "[autoencoder]") {
+            prism::run::autoencoder::AeConfig::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            continue;
+        }
         let cfg = ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
         let model = cfg.model.init(&device).unwrap();
         let params = burn::module::Module::num_params(&model);
@@ -59,6 +66,8 @@ fn every_preset_parses_and_builds() {
             "fashion-mnist-laplacian.toml",
             "emoji-64-laplacian.toml",
             "fluent-emoji-sr4.toml",
+            "fluent-ae-kl-f8.toml",
+            "fluent-ae-vq-f4.toml",
         ]
         .map(String::from),
     );
