@@ -285,7 +285,11 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
         &[&model, &out],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("ddpm with 3 steps"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ddpm (time spacing) with 3 steps"),
+        "{}",
+        stderr(&o)
+    );
     assert!(out.exists());
 
     // DDIM and DPM-Solver++ run in the process's DCT basis.
@@ -295,7 +299,7 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("dpmpp-2m with 3 steps"),
+        stderr(&o).contains("dpmpp-2m (logsnr spacing) with 3 steps"),
         "{}",
         stderr(&o)
     );
@@ -550,7 +554,11 @@ fn upscale_writes_the_scaled_image_and_checks_its_flags() {
     fails_with(&up("--scale 2", &dir.join("up.gif")), "--out");
     fails_with(&up("--scale 2 --noise-aug 0.5", &out), "--noise-aug = 0.5");
     fails_with(&up("--scale 2 --tile 8 --overlap 8", &out), "overlap");
-    fails_with(&up("--scale 2 --steps 0", &out), "--steps");
+    let o = cli(
+        "upscale --checkpoint {} --image {} --out {} --scale 2 --steps 0",
+        &[&model, &img, &out],
+    );
+    fails_with(&o, "--steps");
     let o = cli(
         "upscale --checkpoint {} --image {} --scale 2 --out {}",
         &[&model, &dir.join("missing.png"), &out],
