@@ -285,7 +285,11 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
         &[&model, &out],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("ddpm with 3 steps"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ddpm (time spacing) with 3 steps"),
+        "{}",
+        stderr(&o)
+    );
     assert!(out.exists());
 
     // DDIM and DPM-Solver++ run in the process's DCT basis.
@@ -295,7 +299,7 @@ fn blurring_model_trains_samples_and_refuses_what_it_lacks() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("dpmpp-2m with 3 steps"),
+        stderr(&o).contains("dpmpp-2m (logsnr spacing) with 3 steps"),
         "{}",
         stderr(&o)
     );

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use prism::config::ExperimentConfig;
 use prism::nn::{NetConfig, PatchingConfig, UNetConfig, UViTConfig};
 use prism::process::ProcessConfig;
+use prism::run::autoencoder::AeConfig;
 use prism::run::train;
 
 fn configs_dir() -> PathBuf {
@@ -27,6 +28,14 @@ fn every_preset_parses_and_builds() {
     for entry in entries {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        if AeConfig::is_autoencoder_toml(&text) {
+            // Autoencoder presets: parsed and validated here, trained in tests/autoencoder.rs.
+            let cfg = AeConfig::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            cfg.validate().unwrap();
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
             continue;
         }
         let cfg = ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
