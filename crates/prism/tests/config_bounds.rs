@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use prism::config::ExperimentConfig;
 use prism::objective::Weighting;
+use prism::run::autoencoder::AeConfig;
 
 fn configs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs")
@@ -29,6 +30,18 @@ fn every_preset_round_trips_through_checkpoint_metadata() {
     let paths = presets();
     assert!(paths.len() >= 10, "{paths:?}");
     for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if AeConfig::is_autoencoder_toml(&text) {
+            let cfg = AeConfig::load(&path).unwrap();
+            let json = serde_json::to_string(&cfg).unwrap();
+            let back: AeConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, cfg, "{} changes through JSON", path.display());
+            back.validate().unwrap();
+            let toml_back =
+                AeConfig::from_toml(&cfg.to_toml(), Some(Path::new("config.toml"))).unwrap();
+            assert_eq!(toml_back, cfg, "{} changes through TOML", path.display());
+            continue;
+        }
         let cfg = ExperimentConfig::load(&path).unwrap();
         let json = serde_json::to_string(&cfg).unwrap();
         let back: ExperimentConfig = serde_json::from_str(&json).unwrap();

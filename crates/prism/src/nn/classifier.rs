@@ -243,7 +243,14 @@ impl FeatureNet for Classifier {
         )
     }
 
+    /// A grey classifier given an RGB set (grey PNGs from other tools are often stored as RGB)
+    /// sees the channel mean, which is exact for grey images.
     fn embed(&self, images: Tensor<4>) -> Result<Tensor<2>> {
+        let images = if self.config.channels == 1 && images.dims()[1] == 3 {
+            images.mean_dim(1)
+        } else {
+            images
+        };
         self.check_input(&images)?;
         Ok(self.features(images))
     }
