@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataConfig;
 use burn::tensor::Tensor;
 
-use crate::denoiser::{GuidanceInterval, ModelConfig};
+use crate::denoiser::{DiffusionModel, GuidanceInterval, ModelConfig, Networks};
 use crate::objective::{LossInputs, Weighting, multiscale_loss};
 use crate::process::Parameterization;
 use crate::process::ProcessConfig;
@@ -317,6 +317,12 @@ impl ExperimentConfig {
         Ok(())
     }
 
+    /// The model with fresh weights on `device`: one network, or one per resolution of the
+    /// process (`model.networks`).
+    pub fn init_model(&self, device: &burn::tensor::Device) -> Result<DiffusionModel> {
+        self.model.init_for(&self.process.state_sides(), device)
+    }
+
     /// How the model reads batches: its space and its place in a cascade.
     pub fn model_input(&self) -> Result<crate::denoiser::ModelInput> {
         crate::denoiser::ModelInput::new(&self.space, &self.stage)
@@ -421,6 +427,11 @@ impl ExperimentConfig {
             }
         }
         let kind = process.kind();
+        if self.model.networks == Networks::PerResolution && self.process.state_sides().len() < 2 {
+            return Err(Error::config(format!(
+                "model.networks = \"per_resolution\" needs a process whose state changes resolution (process.kind = \"laplacian\"); the {kind} process has one, use \"shared\""
+            )));
+        }
         let p = self.model.parameterization;
         let allowed = process.parameterizations();
         if !allowed.contains(&p) {

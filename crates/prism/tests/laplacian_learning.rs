@@ -53,7 +53,7 @@ fn laplacian_fashion_mnist_learns() {
         .unwrap()
     };
     device.seed(7);
-    let untrained = evaluate(&cfg.model.init(&device).unwrap());
+    let untrained = evaluate(&cfg.init_model(&device).unwrap());
 
     let dir = common::temp_dir("laplacian-learning");
     let out = train(&cfg, &common::quiet(&dir)).unwrap();

@@ -37,7 +37,7 @@ fn every_preset_parses_and_builds() {
             continue;
         }
         let cfg = ExperimentConfig::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
-        let model = cfg.model.init(&device).unwrap();
+        let model = cfg.init_model(&device).unwrap();
         let params = burn::module::Module::num_params(&model);
         assert!(
             (100_000..60_000_000).contains(&params),
@@ -64,6 +64,7 @@ fn every_preset_parses_and_builds() {
             "fashion-mnist-blur.toml",
             "emoji-64-blur.toml",
             "fashion-mnist-laplacian.toml",
+            "fashion-mnist-laplacian-per-resolution.toml",
             "emoji-64-laplacian.toml",
             "fluent-emoji-sr4.toml",
             "fluent-ae-kl-f8.toml",

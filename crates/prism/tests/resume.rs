@@ -79,6 +79,94 @@ fn model_file_loads_and_samples() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A Laplacian model with one network per resolution (16², 8² and 4² states here): every network
+/// trains (each has its AdamW moments), the resume is exact, and the inference file loads with its
+/// three networks, samples with DDPM and DPM-Solver++ and evaluates; a process at one resolution
+/// refuses per-resolution networks.
+#[test]
+fn per_resolution_laplacian_model_resumes_exactly_and_samples() {
+    use prism::denoiser::Networks;
+    use prism::process::ProcessConfig;
+    use prism::sample::SamplerKind;
+    let _turn = take_turn();
+    let mut cfg = common::tiny_preset("fashion-mnist-laplacian.toml", 300, 50);
+    if let ProcessConfig::Laplacian { image_size, .. } = &mut cfg.process {
+        *image_size = 16;
+    }
+    common::small_unet(&mut cfg, &[]);
+    cfg.model.networks = Networks::PerResolution;
+    common::short_run(&mut cfg, 8, 6);
+    cfg.train.warmup_steps = 2;
+    cfg.train.log_every = 2;
+    cfg.sample.num = 4;
+    cfg.sample.steps = 3;
+    let straight = common::temp_dir("lap-straight");
+    assert_eq!(train(&cfg, &quiet(&straight)).unwrap().step, 6);
+    let split = common::temp_dir("lap-split");
+    let mut first = quiet(&split);
+    first.stop_after = Some(3);
+    assert_eq!(train(&cfg, &first).unwrap().step, 3);
+    let mut second = quiet(&split);
+    second.resume = true;
+    assert_eq!(train(&cfg, &second).unwrap().step, 6);
+    let (state, _) = common::same_state(&straight, &split, "train_state.safetensors");
+    for net in ["net.", "lower.0.", "lower.1."] {
+        for module in ["model.", "ema.model.", "adam_m.model.", "adam_v.model."] {
+            let prefix = format!("{module}{net}");
+            assert!(
+                state.tensors.keys().any(|k| k.starts_with(&prefix)),
+                "no {prefix}* in the training state"
+            );
+        }
+    }
+
+    let device = prism::default_device();
+    let (loaded, model, _) =
+        prism::run::load_model(&straight.join("model.safetensors"), &device).unwrap();
+    assert_eq!(loaded.model.networks, Networks::PerResolution);
+    assert_eq!(model.num_networks(), 3);
+    let process = loaded.process.build().unwrap();
+    for kind in [SamplerKind::Ddpm, SamplerKind::DpmPp2m] {
+        let request = prism::sample::Generate {
+            kind,
+            steps: 6,
+            spacing: prism::sample::Spacing::default(),
+            shape: [2, 1, 16, 16],
+            cond: prism::nn::Condition::none(),
+            guidance: 1.0,
+            guidance_interval: None,
+            clip_x0: true,
+            seed: 0,
+        };
+        let imgs =
+            prism::sample::generate(&model, process.as_ref(), &request, &device, &mut |_, _| {})
+                .unwrap();
+        assert_eq!(imgs.dims(), [2, 1, 16, 16]);
+        assert!(prism::tensor::to_vec(imgs).iter().all(|v| v.is_finite()));
+    }
+    let (train_set, held_out) = loaded.data.load().unwrap().split(loaded.data.held_out);
+    let rows = prism::eval::denoise_mse(
+        &model,
+        process.as_ref(),
+        &loaded.model_input().unwrap(),
+        &held_out,
+        &train_set.mean_image().unwrap(),
+        &[0.2, 0.5, 0.8],
+        8,
+        0,
+        &device,
+    )
+    .unwrap();
+    assert!(rows.iter().all(|r| r.model.is_finite() && r.model > 0.0));
+
+    let mut gaussian = tiny();
+    gaussian.model.networks = Networks::PerResolution;
+    let e = gaussian.validate().unwrap_err().to_string();
+    assert!(e.contains("per_resolution") && e.contains("shared"), "{e}");
+    std::fs::remove_dir_all(&straight).ok();
+    std::fs::remove_dir_all(&split).ok();
+}
+
 #[test]
 fn bad_inputs_get_named_errors() {
     let dir = common::temp_dir("errors");

@@ -50,7 +50,7 @@ fn training_matches_the_cpu() {
     let input = cfg.model_input().unwrap();
     let cpu = Device::flex().autodiff();
     cpu.seed(5);
-    let init = cfg.model.init(&cpu).unwrap();
+    let init = cfg.init_model(&cpu).unwrap();
     let run = |device: &Device| -> Vec<f64> {
         let mut model = init.clone().to_device(device);
         let mut opt = AdamW::new(cfg.train.adamw.clone());

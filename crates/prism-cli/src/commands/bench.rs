@@ -69,7 +69,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // Sampling, without autodiff.
     let device = prism::default_device();
     device.seed(a.seed);
-    let model = cfg.model.init(&device)?;
+    let model = cfg.init_model(&device)?;
     println!("parameters: {}", model.num_params());
     let n = a.sample_batch;
     // A super-resolution stage samples given its low-resolution input, an inpainting model given
@@ -121,7 +121,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // Training.
     let reset = reset_peak();
     let device = device.autodiff();
-    let mut model = cfg.model.init(&device)?;
+    let mut model = cfg.init_model(&device)?;
     let mut ema = model.valid();
     let mut opt = AdamW::new(cfg.train.adamw.clone());
     let input = cfg.model_input()?;

@@ -10,6 +10,31 @@ use crate::nn::{PatchingConfig, UNetConfig, UViTConfig};
 use crate::process::Parameterization;
 use crate::{Error, Result};
 
+/// How a model for a process at several resolutions (Laplacian diffusion) holds its networks:
+/// `model.networks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Networks {
+    /// One network for every state, told the state's resolution through the logSNR it reads
+    /// (the default; the only choice for a process at one resolution).
+    #[default]
+    Shared,
+    /// One network per resolution of the process, each built from the same `[model.unet]` /
+    /// `[model.uvit]` table and trained only on the states of its resolution (Edify Image trains
+    /// one denoiser per band resolution); the state's side picks the network.
+    PerResolution,
+}
+
+impl Networks {
+    /// The name written in a config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Networks::Shared => "shared",
+            Networks::PerResolution => "per_resolution",
+        }
+    }
+}
+
 /// Network + parameterisation + input/output transform; serialisable description in
 /// [`ModelConfig`]. Written as `[model]` with exactly one of the tables `[model.unet]` and
 /// `[model.uvit]`.
@@ -22,6 +47,8 @@ pub struct ModelConfig {
     pub patching: PatchingConfig,
     /// The network.
     pub net: NetConfig,
+    /// One network shared by every resolution, or one per resolution.
+    pub networks: Networks,
 }
 
 /// `[model]` as written: the network as two optional tables.
@@ -32,6 +59,8 @@ struct RawModelConfig {
     parameterization: Parameterization,
     #[serde(default, skip_serializing_if = "is_no_patching")]
     patching: PatchingConfig,
+    #[serde(default, skip_serializing_if = "is_shared")]
+    networks: Networks,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unet: Option<UNetConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,6 +69,10 @@ struct RawModelConfig {
 
 fn is_no_patching(p: &PatchingConfig) -> bool {
     *p == PatchingConfig::None
+}
+
+fn is_shared(n: &Networks) -> bool {
+    *n == Networks::Shared
 }
 
 impl TryFrom<RawModelConfig> for ModelConfig {
@@ -64,6 +97,7 @@ impl TryFrom<RawModelConfig> for ModelConfig {
             parameterization: raw.parameterization,
             patching: raw.patching,
             net,
+            networks: raw.networks,
         })
     }
 }
@@ -77,6 +111,7 @@ impl From<ModelConfig> for RawModelConfig {
         RawModelConfig {
             parameterization: m.parameterization,
             patching: m.patching,
+            networks: m.networks,
             unet,
             uvit,
         }
@@ -90,6 +125,7 @@ impl ModelConfig {
             parameterization,
             patching: PatchingConfig::None,
             net: NetConfig::UNet(unet),
+            networks: Networks::Shared,
         }
     }
 
@@ -164,18 +200,47 @@ impl ModelConfig {
         }
     }
 
-    /// Builds the model with fresh weights on `device`.
+    /// Builds a model with one network and fresh weights on `device`; a model with one
+    /// network per resolution is built by [`ModelConfig::init_for`] (with the process's state
+    /// sides, e.g. through `ExperimentConfig::init_model`).
     pub fn init(&self, device: &Device) -> Result<DiffusionModel> {
+        self.init_for(&[], device)
+    }
+
+    /// Builds the model with fresh weights on `device` for a process whose states have the
+    /// sides `sides` (full resolution first; empty for a process at one resolution): one network
+    /// for [`Networks::Shared`], one per side for [`Networks::PerResolution`] (which needs at
+    /// least two sides).
+    pub fn init_for(&self, sides: &[usize], device: &Device) -> Result<DiffusionModel> {
         self.validate()?;
         let factor = self.patching.channel_factor();
         let core = self.net.core();
         let (out, cond) = (core.channels / factor, core.cond_channels / factor);
+        let net = self.net.init(device)?;
+        let (lower, sides) = match self.networks {
+            Networks::Shared => (Vec::new(), Vec::new()),
+            Networks::PerResolution if sides.len() < 2 => {
+                return Err(Error::config(
+                    "model.networks = \"per_resolution\" needs a process whose state changes resolution \
+                     (process.kind = \"laplacian\"); this one has a single resolution, use \"shared\"",
+                ));
+            }
+            Networks::PerResolution => (
+                sides[1..]
+                    .iter()
+                    .map(|_| self.net.init(device))
+                    .collect::<Result<Vec<_>>>()?,
+                sides.to_vec(),
+            ),
+        };
         Ok(DiffusionModel {
-            net: self.net.init(device)?,
+            net,
+            lower,
             patching: self
                 .patching
                 .init((out + cond).max(1), out.max(1), device)?,
             parameterization: self.parameterization,
+            sides,
         })
     }
 }

@@ -9,7 +9,7 @@ mod input;
 mod model;
 mod tiled;
 
-pub use config::{ModelConfig, NetConfig};
+pub use config::{ModelConfig, NetConfig, Networks};
 pub use guidance::{GuidanceInterval, GuidedDenoiser};
 pub use input::ModelInput;
 pub use model::DiffusionModel;
@@ -77,6 +77,75 @@ mod tests {
 
     fn process() -> GaussianProcess {
         GaussianProcess::new(Schedule::Cosine(CosineSchedule::new(-15.0, 15.0).unwrap()))
+    }
+
+    /// One network per resolution: the state's side picks the network (the full-resolution one
+    /// is `net`, the others `lower.0`, `lower.1`, …), a side without a network is an error, and
+    /// a shared model keeps its parameter paths (no `lower.*`). `networks` round-trips through
+    /// TOML and is left out when shared.
+    #[test]
+    fn per_resolution_model_picks_the_network_of_the_states_side() {
+        use crate::io::host_params;
+        let (device, mut rng) = crate::golden_data::seeded(3);
+        let mut cfg = ModelConfig::with_unet(Parameterization::V, small_unet(0, 0));
+        let shared = cfg.init_for(&[8, 4, 2], &device).unwrap();
+        assert_eq!(
+            (shared.num_networks(), shared.networks()),
+            (1, Networks::Shared)
+        );
+        assert!(host_params(&shared).keys().all(|k| !k.starts_with("lower")));
+        assert!(!toml::to_string(&cfg).unwrap().contains("networks"));
+
+        cfg.networks = Networks::PerResolution;
+        let text = toml::to_string(&cfg).unwrap();
+        assert!(text.contains("networks = \"per_resolution\""), "{text}");
+        assert_eq!(toml::from_str::<ModelConfig>(&text).unwrap(), cfg);
+        let e = cfg.init(&device).unwrap_err().to_string();
+        assert!(
+            e.contains("per_resolution") && e.contains("laplacian"),
+            "{e}"
+        );
+
+        let model = cfg.init_for(&[8, 4], &device).unwrap();
+        assert_eq!(
+            (model.num_networks(), model.networks()),
+            (2, Networks::PerResolution)
+        );
+        let keys = host_params(&model);
+        assert!(keys.keys().any(|k| k.starts_with("lower.0.")));
+        assert!(keys.keys().all(|k| !k.starts_with("lower.1.")));
+        let direct = |net: &crate::nn::UNet, z: &Tensor<4>| {
+            to_vec(net.forward(
+                z.clone(),
+                crate::tensor::vector(&[0.5, -1.0], &device),
+                &Condition::none(),
+            ))
+        };
+        for (side, net) in [(8, &model.net), (4, &model.lower[0])] {
+            let z = crate::tensor::normal([2, 1, side, side], &mut rng, &device);
+            let raw = to_vec(
+                model
+                    .raw(z.clone(), &[0.5, -1.0], &Condition::none())
+                    .unwrap(),
+            );
+            assert_eq!(raw, direct(net, &z), "side {side}");
+        }
+        // The two networks are different networks: the other one gives another output.
+        let z = crate::tensor::normal([2, 1, 4, 4], &mut rng, &device);
+        let raw = to_vec(
+            model
+                .raw(z.clone(), &[0.5, -1.0], &Condition::none())
+                .unwrap(),
+        );
+        assert_ne!(raw, direct(&model.net, &z));
+        let e = model
+            .raw(
+                crate::tensor::normal([2, 1, 2, 2], &mut rng, &device),
+                &[0.5, -1.0],
+                &Condition::none(),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("side [8, 4]"), "{e}");
     }
 
     /// Guidance weight 1 is the conditional model; weight 0 the unconditional (null label) one.

@@ -343,6 +343,19 @@ impl ProcessConfig {
         }
     }
 
+    /// The sides of the process's states, full resolution first (empty for a process at one
+    /// resolution): a model with one network per resolution has one network for each.
+    pub fn state_sides(&self) -> Vec<usize> {
+        match self {
+            ProcessConfig::Laplacian {
+                image_size, levels, ..
+            } => (0..(*levels).min(usize::BITS as usize))
+                .map(|j| image_size >> j)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The logSNR schedule's configuration.
     pub fn schedule(&self) -> &ScheduleConfig {
         match self {

@@ -128,7 +128,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(ExperimentConfig, Dif
     }
     let cfg = config_of(&ck, path)?;
     let step = ck.meta_u64("step", path)?;
-    let model = load_into(cfg.model.init(device)?, &ck.tensors, path)?;
+    let model = load_into(cfg.init_model(device)?, &ck.tensors, path)?;
     Ok((cfg, model, step))
 }
 
@@ -268,6 +268,13 @@ pub fn train_with(
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
     collective.shard(cfg.train.batch_size)?;
+    if collective.size() > 1 && cfg.model.networks == crate::denoiser::Networks::PerResolution {
+        // A shard may hold no state of some resolution: that network would have no gradient
+        // on one rank and one on another, and the ranks' gradients would not line up.
+        return Err(Error::config(
+            "model.networks = \"per_resolution\" does not train data-parallel yet (a rank's shard may hold no state of some resolution); train it in one process or use \"shared\"",
+        ));
+    }
     let writer = collective.rank() == 0;
     let dir = &opts.run_dir;
     check_batch_memory(cfg, available_memory())?;
@@ -316,7 +323,7 @@ pub fn train_with(
     let mut trainer = Trainer::new(tc);
     // Fresh weights from the seeded backend generator (overwritten by a resume).
     device.seed(init_seed(t.seed));
-    let model = trainer.add(MODEL_MODULE, cfg.model.init(&device)?, t.module_spec())?;
+    let model = trainer.add(MODEL_MODULE, cfg.init_model(&device)?, t.module_spec())?;
 
     let mut method = Diffusion {
         cfg,
