@@ -199,6 +199,16 @@ pub struct SampleArgs {
     /// Also write the images as an .npz: arr_0, uint8 [N, H, W, 3] (OpenAI's evaluator layout).
     #[arg(long)]
     pub npz: Option<PathBuf>,
+    /// Also write the first image's sampling trajectory as a PNG (of the last stage, in pixel
+    /// space): one column per shown network evaluation, the state z_t above and the model's x̂
+    /// below, lower-resolution states upsampled (nearest); the evaluations on both sides of each
+    /// resolution switch are always shown. The level of each column is printed.
+    #[arg(long)]
+    pub trajectory: Option<PathBuf>,
+    /// Columns of the trajectory picture (at least the first, the last and those around the
+    /// switches).
+    #[arg(long, default_value_t = 12, requires = "trajectory")]
+    pub trajectory_frames: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -307,6 +317,11 @@ pub struct ForwardArgs {
     /// blur alone).
     #[arg(long)]
     pub no_noise: bool,
+    /// Above the strip, one row per frequency band of the process (Laplacian: finest first) with
+    /// the band's signal `α_k(t) · band` at full resolution, each row scaled by its own largest
+    /// value so that a band's fading shows as its contrast falling to grey.
+    #[arg(long)]
+    pub bands: bool,
     /// Output PNG (a strip, one panel per time).
     #[arg(long, default_value = "forward.png")]
     pub out: PathBuf,
@@ -363,7 +378,8 @@ pub struct EvalArgs {
     /// Data to evaluate on (default: the held-out split of the model's own data).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Comma-separated metrics: mse (held-out denoising error), bpd (bits/dim), swd (multi-scale
+    /// Comma-separated metrics: mse (held-out denoising error), switch (the denoising error just
+    /// before and after each resolution switch, see --switch-delta), bpd (bits/dim), swd (multi-scale
     /// sliced Wasserstein distance of generated samples), kid, fid, pr (precision/recall, k = 3) on
     /// the features of --features. Sample metrics print the real-vs-real floor beside them.
     /// Default: mse,bpd,swd (mse,swd for a blurring model, which has no bits/dim); for
@@ -398,6 +414,12 @@ pub struct EvalArgs {
     /// schedules at equal noise levels, e.g. --mse-logsnr=4,2,0,-2,-4
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub mse_logsnr: Option<Vec<f64>>,
+    /// For --metrics switch (a process whose state changes resolution): the held-out denoising
+    /// error at t_k ∓ DELTA and t_k ∓ 3·DELTA around each switch time t_k, on the same images and
+    /// noise, and how much the step across the switch exceeds what the slopes on both sides
+    /// predict.
+    #[arg(long, default_value_t = 0.01)]
+    pub switch_delta: f64,
     /// Monte Carlo logSNR draws per image for bits/dim.
     #[arg(long, default_value_t = 32)]
     pub draws: usize,

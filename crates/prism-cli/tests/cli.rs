@@ -371,9 +371,10 @@ fn bench_reports_steps_and_memory_and_training_can_skip_pictures() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The Laplacian process through the binary: training (three resolutions, one shared network),
-/// `prism sample` with every sampler and `prism eval` unchanged on its checkpoint, and the forward
-/// strip whose late panels are upsampled low-resolution states.
+/// The Laplacian process through the binary: training (three resolutions, one shared network, then
+/// one network per resolution), `prism sample` with every sampler and `prism eval` unchanged on
+/// its checkpoints, the trajectory picture and the errors around the switches, and the forward
+/// strip whose late panels are upsampled low-resolution states, with its band rows.
 #[test]
 fn laplacian_model_trains_samples_and_evaluates() {
     let dir = temp_dir("laplacian");
@@ -414,6 +415,52 @@ fn laplacian_model_trains_samples_and_evaluates() {
         "{printed}"
     );
 
+    // One network per resolution: trains, samples (with the trajectory picture across both
+    // switches) and evaluates unchanged, including the errors around the switches.
+    let per_res = dir.join("per-resolution.toml");
+    std::fs::write(
+        &per_res,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            "parameterization = \"v\"\n",
+            "parameterization = \"v\"\nnetworks = \"per_resolution\"\n",
+        ),
+    )
+    .unwrap();
+    let run = dir.join("run-per-resolution");
+    let o = cli("train --quiet --config {} --out {}", &[&per_res, &run]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = run.join("model.safetensors");
+    let trajectory = dir.join("trajectory.png");
+    let o = cli(
+        "sample --checkpoint {} --num 2 --steps 9 --sampler ddpm --out {} --trajectory {} --trajectory-frames 8",
+        &[&model, &out, &trajectory],
+    );
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    // 9 evaluations, 3 per segment: the first and last, and both sides of the two switches.
+    assert!(e.contains("trajectory column 7: evaluation 9/9"), "{e}");
+    assert!(e.contains("state 4²") && e.contains("state 16²"), "{e}");
+    let picture = image::open(&trajectory).unwrap();
+    assert_eq!(
+        (picture.width(), picture.height()),
+        (8 * 18 + 2, 2 * 18 + 2)
+    );
+    let o = cli(
+        "eval --checkpoint {} --num 4 --metrics mse,switch --switch-delta 0.02",
+        &[&model],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        printed.contains("16²→8²") && printed.contains("8²→4²"),
+        "{printed}"
+    );
+    let o = cli(
+        "eval --checkpoint {} --num 4 --metrics switch --switch-delta 0.1",
+        &[&model],
+    );
+    fails_with(&o, "reaches the next switch");
+
     let img = dir.join("in.png");
     image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x * y) % 256) as u8]))
         .save(&img)
@@ -422,6 +469,15 @@ fn laplacian_model_trains_samples_and_evaluates() {
     let e = stderr(&o);
     assert!(e.contains("state 32²") && e.contains("state 8²"), "{e}");
     assert_eq!(image::open(&strip).unwrap().width(), 5 * 34 + 2);
+    // --bands: three band rows above the strip.
+    let (o, strip) = forward(
+        &dir,
+        "fashion-mnist-laplacian.toml",
+        "--t 0,0.3,0.5,0.8,1 --bands",
+    );
+    assert!(stderr(&o).contains("3 band(s)"), "{}", stderr(&o));
+    let strip = image::open(&strip).unwrap();
+    assert_eq!((strip.width(), strip.height()), (5 * 34 + 2, 4 * 34 + 2));
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -28,7 +28,7 @@ fn first_batch(
     Ok(set.try_batch(&idx, &mut rng, device)?.images)
 }
 
-const METRICS: [&str; 6] = ["mse", "bpd", "swd", "kid", "fid", "pr"];
+const METRICS: [&str; 7] = ["mse", "switch", "bpd", "swd", "kid", "fid", "pr"];
 const FEATURE_METRICS: [&str; 3] = ["kid", "fid", "pr"];
 /// Images per feature-network batch.
 pub(super) const FEATURE_BATCH: usize = 50;
@@ -221,6 +221,18 @@ pub fn run(a: EvalArgs) -> Result<()> {
                        "mse_constant": r.constant})
             })
             .collect();
+    }
+    if metrics.contains(&"switch") {
+        report["switch_mse"] = super::eval_switch::run(
+            &model,
+            process.as_ref(),
+            &input,
+            &held_out,
+            a.switch_delta,
+            n,
+            a.seed,
+            &device,
+        )?;
     }
     if metrics.contains(&"bpd") {
         let top = process.schedule().log_snr(0.0);

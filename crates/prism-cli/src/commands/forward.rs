@@ -1,4 +1,5 @@
-//! `prism forward`: the configured forward process applied to one image at several times.
+//! `prism forward`: the configured forward process applied to one image at several times, and
+//! with `--bands` the signal of each of the process's frequency bands above it.
 
 use anyhow::{Context, Result};
 use burn::tensor::Tensor;
@@ -48,11 +49,47 @@ pub fn run(a: ForwardArgs) -> Result<()> {
             Ok(prism::transform::up_nearest(z, f))
         })
         .collect::<prism::Result<_>>()?;
-    let strip = Tensor::cat(panels, 0);
+    let mut rows = Vec::new();
+    if a.bands {
+        rows = band_rows(process.as_ref(), &x, &times)?;
+    }
+    let bands = rows.len() / times.len();
+    rows.extend(panels);
+    let strip = Tensor::cat(rows, 0);
     prism::image::save_png(&prism::image::grid(strip, times.len())?, &a.out)?;
+    if a.bands {
+        eprintln!(
+            "rows: {bands} band(s) of the signal (finest first, each scaled by its own largest value), then z_t"
+        );
+    }
     for &t in &times {
         eprintln!("t = {t:.3}: {}", process.describe_time(t));
     }
     eprintln!("wrote {}", a.out.display());
     Ok(())
+}
+
+/// The rows of `--bands`: band `k`'s signal at every time, divided by its largest magnitude over
+/// the times (so a fading band loses contrast towards grey, and a band that carries little
+/// energy is still visible), band after band, finest first.
+fn band_rows(
+    process: &dyn prism::process::DiffusionProcess,
+    x: &Tensor<4>,
+    times: &[f64],
+) -> Result<Vec<Tensor<4>>> {
+    let per_time: Vec<Vec<Tensor<4>>> = times
+        .iter()
+        .map(|&t| process.signal_bands(x.clone(), t))
+        .collect::<prism::Result<_>>()?;
+    let count = per_time.first().map_or(0, Vec::len);
+    let mut rows = Vec::with_capacity(count * times.len());
+    for k in 0..count {
+        let largest = per_time
+            .iter()
+            .map(|bands| prism::tensor::scalar(bands[k].clone().abs().max()))
+            .fold(0.0f64, f64::max);
+        let scale = if largest > 0.0 { 1.0 / largest } else { 1.0 };
+        rows.extend(per_time.iter().map(|bands| bands[k].clone() * scale));
+    }
+    Ok(rows)
 }

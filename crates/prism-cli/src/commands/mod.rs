@@ -4,6 +4,7 @@ mod bench;
 mod classifier;
 mod eval;
 mod eval_sets;
+mod eval_switch;
 mod forward;
 mod inpaint;
 mod reconstruct;

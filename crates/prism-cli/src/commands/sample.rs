@@ -12,6 +12,14 @@ pub fn run(a: SampleArgs) -> Result<()> {
     super::check_count("--num", a.num, super::MAX_SAMPLES)?;
     super::check_count("--steps", a.steps, super::MAX_STEPS)?;
     super::check_extension("--out", &a.out, "png", "PNG")?;
+    if let Some(path) = &a.trajectory {
+        super::check_extension("--trajectory", path, "png", "PNG")?;
+        anyhow::ensure!(
+            (2..=200).contains(&a.trajectory_frames),
+            "--trajectory-frames must be in 2..=200, got {}",
+            a.trajectory_frames
+        );
+    }
     let device = prism::default_device();
     let mut pipeline = match (&a.checkpoint, &a.pipeline) {
         (Some(path), _) => Pipeline::from_checkpoint(path, &device)
@@ -86,8 +94,14 @@ pub fn run(a: SampleArgs) -> Result<()> {
         bail!("--guidance needs a class-conditional model (or one that reads a context)");
     }
     let stages = pipeline.stages.len();
+    if a.trajectory.is_some() && !pipeline.last().cfg.space.is_pixels() {
+        bail!(
+            "--trajectory shows pixel-space states; this model diffuses in an autoencoder's latents"
+        );
+    }
+    let mut frames = Vec::new();
     let bar = std::cell::RefCell::new(super::progress(0, "sampling"));
-    let images = pipeline.generate(
+    let images = pipeline.generate_traced(
         a.num,
         &cond,
         a.seed,
@@ -106,6 +120,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
             bar.set_length(n as u64);
             bar.set_position(i as u64);
         },
+        a.trajectory.is_some().then_some(&mut frames),
     )?;
     bar.borrow().finish_and_clear();
     let cols = a.cols.unwrap_or(if classes > 0 && a.class.is_none() {
@@ -121,6 +136,9 @@ pub fn run(a: SampleArgs) -> Result<()> {
         prism::image::save_npz(images.clone(), path)?;
         eprintln!("wrote {}", path.display());
     }
+    if let Some(path) = &a.trajectory {
+        write_trajectory(pipeline.last(), &frames, a.trajectory_frames, path)?;
+    }
     prism::image::save_png(&prism::image::grid(images, cols)?, &a.out)?;
     eprintln!(
         "wrote {}{}",
@@ -130,6 +148,37 @@ pub fn run(a: SampleArgs) -> Result<()> {
         } else {
             String::new()
         }
+    );
+    Ok(())
+}
+
+/// The picture of the first image's trajectory (`--trajectory`): the picked frames as columns,
+/// `z_t` above `x̂`, with each column's level printed.
+fn write_trajectory(
+    stage: &prism::pipeline::Stage,
+    frames: &[prism::sample::Frame],
+    columns: usize,
+    path: &std::path::Path,
+) -> Result<()> {
+    let picked = prism::sample::pick_frames(frames, columns);
+    let side = frames.iter().map(|f| f.z.dims()[2]).max().unwrap_or(0);
+    let strip = prism::sample::trajectory_strip(frames, &picked, side)?;
+    prism::image::save_png(&prism::image::grid(strip, picked.len())?, path)?;
+    for (col, &i) in picked.iter().enumerate() {
+        let f = &frames[i];
+        eprintln!(
+            "trajectory column {col}: evaluation {}/{}, t = {:.4}, {}",
+            i + 1,
+            frames.len(),
+            f.level.t,
+            stage.process.describe_time(f.level.t)
+        );
+    }
+    eprintln!(
+        "wrote {} (top: z_t, bottom: x̂; {} of {} evaluations)",
+        path.display(),
+        picked.len(),
+        frames.len()
     );
     Ok(())
 }

@@ -24,6 +24,49 @@ fn to_side(x: Tensor<4>, side: usize) -> Tensor<4> {
     }
 }
 
+/// The held-out images `idx` (`[B, C, H, W]` in `[-1, 1]`), the same in the model's space
+/// (with a super-resolution stage's low-resolution condition), and the model's condition: the
+/// images' labels for a class-conditional model, their contexts for one that reads them.
+pub(super) fn held_out_batch(
+    model: &DiffusionModel,
+    input: &ModelInput,
+    held_out: &Dataset,
+    idx: &[usize],
+    rng: &mut rand_chacha::ChaCha8Rng,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<4>, Condition)> {
+    let data = held_out.try_batch(idx, rng, device)?;
+    let conditional = model.net.num_classes() > 0;
+    let cond = Condition {
+        context: data.context.filter(|_| model.reads_context()),
+        ..Condition::labels(if conditional { data.labels } else { None })
+    };
+    let (x, cond) = input.prepare_for_sampling(data.images.clone(), cond, rng)?;
+    Ok((data.images, x, cond))
+}
+
+/// `x̂(z_t)` for the clean batch `x` (in the model's space) with noise `eps` at time `t`,
+/// decoded to images and upsampled (nearest) to side `side` where the state is smaller.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn image_estimate(
+    model: &DiffusionModel,
+    process: &dyn DiffusionProcess,
+    input: &ModelInput,
+    x: Tensor<4>,
+    cond: &Condition,
+    t: f64,
+    eps: Tensor<4>,
+    side: usize,
+) -> Result<Tensor<4>> {
+    let b = x.dims()[0];
+    let z = process.corrupt(x, &vec![t; b], eps)?;
+    let levels = vec![process.level(t); b];
+    let x0_hat = input
+        .space()
+        .decode(model.predict(process, z, &levels, cond)?.x0_hat)?;
+    Ok(to_side(x0_hat, side))
+}
+
 /// One row of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DenoiseMse {
@@ -54,7 +97,6 @@ pub fn denoise_mse(
 ) -> Result<Vec<DenoiseMse>> {
     let n = n.min(held_out.len());
     let batch = 64;
-    let conditional = model.net.num_classes() > 0;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut sums = vec![(0.0, 0.0); times.len()];
     let [c, s] = [held_out.channels(), held_out.image_size()];
@@ -62,23 +104,13 @@ pub fn denoise_mse(
     for start in (0..n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         let b = idx.len();
-        let data = held_out.try_batch(&idx, &mut rng, device)?;
-        let cond = Condition {
-            context: data.context.filter(|_| model.reads_context()),
-            ..Condition::labels(if conditional { data.labels } else { None })
-        };
-        let (x, cond) = input.prepare_for_sampling(data.images.clone(), cond, &mut rng)?;
+        let (images, x, cond) = held_out_batch(model, input, held_out, &idx, &mut rng, device)?;
         for (k, &t) in times.iter().enumerate() {
             let eps = normal(x.dims(), &mut rng, device);
-            let z = process.corrupt(x.clone(), &vec![t; b], eps)?;
-            let levels = vec![process.level(t); b];
-            let x0_hat = input
-                .space()
-                .decode(model.predict(process, z, &levels, &cond)?.x0_hat)?;
-            let x0_hat = to_side(x0_hat, s);
-            let err = scalar((x0_hat - data.images.clone()).powi_scalar(2).sum());
+            let x0_hat = image_estimate(model, process, input, x.clone(), &cond, t, eps, s)?;
+            let err = scalar((x0_hat - images.clone()).powi_scalar(2).sum());
             let cerr = scalar(
-                (mean.clone().expand([b, c, s, s]) - data.images.clone())
+                (mean.clone().expand([b, c, s, s]) - images.clone())
                     .powi_scalar(2)
                     .sum(),
             );

@@ -15,6 +15,7 @@ mod psnr;
 mod ssim;
 mod stats;
 mod swd;
+mod switch_mse;
 
 pub use bpd::{BitsPerDim, BpdOptions, EpsPredictor, bits_per_dim};
 pub use denoise_mse::{DenoiseMse, denoise_mse};
@@ -27,6 +28,7 @@ pub use psnr::{psnr, psnr_batch};
 pub use ssim::{SSIM_SIGMA, SSIM_WINDOW, ssim, ssim_batch};
 pub use stats::ReferenceStats;
 pub use swd::{Planes, Swd, SwdOptions, laplacian_pyramid, pyr_down, pyr_up, swd};
+pub use switch_mse::{SwitchMse, switch_mse};
 
 #[cfg(test)]
 mod feature_tests;

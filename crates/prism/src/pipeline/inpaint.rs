@@ -57,7 +57,7 @@ impl Stage {
             image: Some(input.inpainting_condition(images.clone(), mask.clone())?),
             ..self.model_condition(cond)
         };
-        let sample = self.draw([b, c, h, w], sampling, cond, seed, device, on_step)?;
+        let sample = self.draw([b, c, h, w], sampling, cond, seed, device, on_step, None)?;
         Ok(sample * mask.clone() + images * (mask.neg() + 1.0))
     }
 }

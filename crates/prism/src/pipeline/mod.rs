@@ -28,7 +28,7 @@ use burn::tensor::{Device, Tensor};
 use serde::Deserialize;
 
 use crate::nn::Condition;
-use crate::sample::SamplerKind;
+use crate::sample::{Frame, SamplerKind};
 use crate::{Error, Result};
 
 /// The refusal of an inpainting model as a pipeline stage.
@@ -204,11 +204,31 @@ impl Pipeline {
         on_stage: &mut dyn FnMut(usize, usize),
         on_step: &mut dyn FnMut(usize, usize),
     ) -> Result<Tensor<4>> {
+        self.generate_traced(n, cond, seed, device, on_stage, on_step, None)
+    }
+
+    /// [`Pipeline::generate`], recording the trajectory of the last stage's first image (in
+    /// that stage's space, see [`crate::sample::Frame`]) into `trace` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_traced(
+        &self,
+        n: usize,
+        cond: &Condition,
+        seed: u64,
+        device: &Device,
+        on_stage: &mut dyn FnMut(usize, usize),
+        on_step: &mut dyn FnMut(usize, usize),
+        mut trace: Option<&mut Vec<Frame>>,
+    ) -> Result<Tensor<4>> {
         let mut images: Option<Tensor<4>> = None;
+        let last = self.stages.len().saturating_sub(1);
         for (i, (stage, sampling)) in self.stages.iter().enumerate() {
             on_stage(i, self.stages.len());
             let stage_seed = seed.wrapping_add(i as u64);
-            images = Some(stage.generate(n, sampling, cond, images, stage_seed, device, on_step)?);
+            let trace = if i == last { trace.take() } else { None };
+            images = Some(stage.generate_traced(
+                n, sampling, cond, images, stage_seed, device, on_step, trace,
+            )?);
         }
         images.ok_or_else(|| Error::invalid("a pipeline needs at least one stage"))
     }

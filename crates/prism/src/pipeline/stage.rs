@@ -9,7 +9,7 @@ use crate::config::ExperimentConfig;
 use crate::denoiser::{DiffusionModel, GuidanceInterval};
 use crate::nn::Condition;
 use crate::process::Process;
-use crate::sample::{Generate, SamplerKind, Spacing, generate};
+use crate::sample::{Frame, Generate, SamplerKind, Spacing, generate_traced};
 use crate::space::Space;
 use crate::{Error, Result};
 
@@ -132,6 +132,23 @@ impl Stage {
         device: &Device,
         on_step: &mut dyn FnMut(usize, usize),
     ) -> Result<Tensor<4>> {
+        self.generate_traced(n, sampling, cond, low, seed, device, on_step, None)
+    }
+
+    /// [`Stage::generate`], recording the first image's trajectory (in the stage's space) into
+    /// `trace` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_traced(
+        &self,
+        n: usize,
+        sampling: &StageSampling,
+        cond: &Condition,
+        low: Option<Tensor<4>>,
+        seed: u64,
+        device: &Device,
+        on_step: &mut dyn FnMut(usize, usize),
+        trace: Option<&mut Vec<Frame>>,
+    ) -> Result<Tensor<4>> {
         if self.cfg.stage.is_inpaint() {
             return Err(Error::invalid(format!(
                 "'{}' is an inpainting model: it fills a masked image (prism inpaint)",
@@ -161,7 +178,7 @@ impl Stage {
             ..self.model_condition(cond)
         };
         let shape = self.image_shape(n, low_side);
-        self.draw(shape, sampling, cond, seed, device, on_step)
+        self.draw(shape, sampling, cond, seed, device, on_step, trace)
     }
 
     /// The parts of `cond` the model takes: labels for a class-conditional model, a context for
@@ -179,7 +196,9 @@ impl Stage {
     }
 
     /// Draws images of `shape` (`[N, C, H, W]` in image space) under the full condition `cond`
-    /// (its spatial part already in the space), decoded.
+    /// (its spatial part already in the space), decoded; records the first image's trajectory
+    /// (in the model's space) into `trace` when given.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn draw(
         &self,
         shape: [usize; 4],
@@ -188,6 +207,7 @@ impl Stage {
         seed: u64,
         device: &Device,
         on_step: &mut dyn FnMut(usize, usize),
+        trace: Option<&mut Vec<Frame>>,
     ) -> Result<Tensor<4>> {
         let request = Generate {
             kind: sampling.kind,
@@ -200,12 +220,13 @@ impl Stage {
             clip_x0: sampling.clip_x0,
             seed,
         };
-        let z = generate(
+        let z = generate_traced(
             &self.model,
             self.process.as_ref(),
             &request,
             device,
             on_step,
+            trace,
         )?;
         self.space.decode(z)
     }

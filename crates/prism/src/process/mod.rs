@@ -156,6 +156,15 @@ pub trait DiffusionProcess: std::fmt::Debug + Send + Sync {
     /// the state's shape at `t` (all `t` of one training group).
     fn corrupt(&self, x0: Tensor<4>, t: &[f64], eps: Tensor<4>) -> Result<Tensor<4>>;
 
+    /// The signal part of `z_t` for clean data `x0` at one time `t`, split into the process's
+    /// frequency bands (finest first), each at the data's resolution and in its units: for
+    /// pictures (`prism forward --bands`). The default is one band, the noise-free state
+    /// `corrupt(x0, t, 0)` (a process at one resolution).
+    fn signal_bands(&self, x0: Tensor<4>, t: f64) -> Result<Vec<Tensor<4>>> {
+        let zeros = x0.zeros_like();
+        Ok(vec![self.corrupt(x0, &[t], zeros)?])
+    }
+
     /// The clean data and the noise as the state at `t` sees them (all `t` of one training
     /// group): the state is `α ⊙ x + σ ε` in these. The identity for processes at one
     /// resolution.

@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 
+use super::trajectory::{Frame, Recording};
 use super::{SamplerKind, Sampling, Spacing, sample};
 use crate::denoiser::{Denoise, DiffusionModel, GuidanceInterval, GuidedDenoiser, ModelDenoiser};
 use crate::nn::Condition;
@@ -43,6 +44,19 @@ pub fn generate(
     device: &Device,
     on_step: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor<4>> {
+    generate_traced(model, process, request, device, on_step, None)
+}
+
+/// [`generate`], recording the first image's trajectory (every network evaluation) into `trace`
+/// when given; the images are the same as without it.
+pub fn generate_traced(
+    model: &DiffusionModel,
+    process: &dyn DiffusionProcess,
+    request: &Generate,
+    device: &Device,
+    on_step: &mut dyn FnMut(usize, usize),
+    trace: Option<&mut Vec<Frame>>,
+) -> Result<Tensor<4>> {
     let r = request;
     let p = model.parameterization();
     if !process.parameterizations().contains(&p) {
@@ -75,13 +89,21 @@ pub fn generate(
             cond: r.cond.clone(),
         })
     };
+    let recording = trace.is_some().then(|| Recording::new(denoiser.as_ref()));
     let s = Sampling {
         process,
-        denoiser: denoiser.as_ref(),
+        denoiser: match &recording {
+            Some(r) => r,
+            None => denoiser.as_ref(),
+        },
         kind: r.kind,
         steps: r.steps,
         spacing: r.spacing,
         clip_x0: r.clip_x0,
     };
-    sample(&s, z1, r.shape, &mut rng, on_step)
+    let images = sample(&s, z1, r.shape, &mut rng, on_step)?;
+    if let (Some(trace), Some(recording)) = (trace, recording) {
+        *trace = recording.into_frames();
+    }
+    Ok(images)
 }

@@ -204,3 +204,60 @@ fn a_switch_without_fresh_noise_is_caught() {
     let (_, _, corr) = statistics(&to_vec(x), n, 8);
     assert!(corr[0] > 10.0 / (n as f64).sqrt(), "{corr:?}");
 }
+
+/// A recorded trajectory: one frame per evaluation, the states' side rising 2 → 4 → 8 at the
+/// switches with the recorded times decreasing, recording leaves the samples unchanged, and the
+/// picture shows the first and last frames and both sides of each switch.
+#[test]
+fn recorded_trajectory_crosses_the_switches() {
+    use super::{Recording, pick_frames, trajectory_strip};
+    let device = Device::flex();
+    let p = laplacian();
+    let out = [3, 1, 8, 8];
+    let denoiser = analytic(&p);
+    let draw = |d: &dyn crate::denoiser::Denoise| {
+        let mut rng = crate::golden_data::seeded(5).1;
+        let z1 = p.prior(out, &mut rng, &device);
+        to_vec(run(&p, d, SamplerKind::Ddpm, 12, z1, out, &mut rng).unwrap())
+    };
+    let plain = draw(&denoiser);
+    let recording = Recording::new(&denoiser);
+    assert_eq!(draw(&recording), plain);
+    let frames = recording.into_frames();
+    assert_eq!(frames.len(), 12);
+    let sides: Vec<usize> = frames.iter().map(|f| f.z.dims()[2]).collect();
+    assert!(sides.windows(2).all(|w| w[0] <= w[1]), "{sides:?}");
+    assert_eq!((sides[0], sides[11]), (2, 8));
+    assert!(sides.contains(&4));
+    assert!(frames.windows(2).all(|w| w[0].level.t > w[1].level.t));
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.z.dims()[0] == 1 && f.x0_hat.dims() == f.z.dims())
+    );
+    let switches: Vec<usize> = (0..11).filter(|&i| sides[i] != sides[i + 1]).collect();
+    assert_eq!(switches.len(), 2);
+    let picked = pick_frames(&frames, 8);
+    assert_eq!(picked.len(), 8);
+    assert!(picked.windows(2).all(|w| w[0] < w[1]));
+    for i in [
+        0,
+        11,
+        switches[0],
+        switches[0] + 1,
+        switches[1],
+        switches[1] + 1,
+    ] {
+        assert!(picked.contains(&i), "{i} not in {picked:?}");
+    }
+    assert_eq!(pick_frames(&frames, 40).len(), 12);
+    let strip = trajectory_strip(&frames, &picked, 8).unwrap();
+    assert_eq!(strip.dims(), [16, 1, 8, 8]);
+    // The first column's state is the 2² prior sample, upsampled by 4 (nearest).
+    let first = to_vec(strip.narrow(0, 0, 1));
+    let prior = to_vec(frames[0].z.clone());
+    assert_eq!(first[0], prior[0]);
+    assert_eq!(first[3 * 8 + 3], prior[0]);
+    assert_eq!(first[4], prior[1]);
+    assert!(trajectory_strip(&frames, &picked, 6).is_err());
+}

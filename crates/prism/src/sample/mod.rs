@@ -34,13 +34,15 @@ mod kind;
 mod rungs;
 mod segments;
 mod spacing;
+mod trajectory;
 mod unipc;
 
 pub use ancestral::{ddim_step, ddim_update};
-pub use generate::{Generate, generate};
+pub use generate::{Generate, generate, generate_traced};
 pub use kind::SamplerKind;
 pub use segments::{Segment, segments};
 pub use spacing::{KARRAS_RHO, Spacing, SpacingRule, log_snr_of_sigma_ve, sigma_ve};
+pub use trajectory::{Frame, Recording, pick_frames, trajectory_strip};
 
 use burn::tensor::{Device, Tensor};
 use rand::RngCore;

@@ -324,6 +324,16 @@ impl DiffusionProcess for LaplacianProcess {
         Ok(z)
     }
 
+    /// `α_k(t) · upᵏ⁻¹(x⁽ᵏ⁾)` for `k = 1..=K` at full resolution and in its units: they sum to
+    /// the signal of the full-resolution `z_t` of §4.2 (before pooling and the scale `c_j`).
+    fn signal_bands(&self, x0: Tensor<4>, t: f64) -> Result<Vec<Tensor<4>>> {
+        Ok(pyramid_bands(x0, self.levels)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, band)| up_by(band, i) * self.alpha(i + 1, t))
+            .collect())
+    }
+
     /// `(downʲ(x), 2ʲ downʲ(ε))`: the state at level `j` is `α ⊙ x + σ ε` in these.
     fn at_state(&self, x0: Tensor<4>, eps: Tensor<4>, t: &[f64]) -> Result<(Tensor<4>, Tensor<4>)> {
         let j = self.shared_level(t)?;

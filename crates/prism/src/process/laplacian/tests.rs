@@ -172,6 +172,45 @@ fn switch_preserves_the_marginal() {
     }
 }
 
+/// The bands of `prism forward --bands`: at every level their sum, pooled to the state's side
+/// and scaled by `c_j`, is the noise-free state `corrupt(x, t, 0)` (golden-tested above); band
+/// `k` is exactly zero from its switch time on and untouched before its fade starts.
+#[test]
+fn signal_bands_sum_to_the_noise_free_state() {
+    let (device, mut rng) = seeded(11);
+    let p = process(3, &[0.3, 0.6], &[0.0, 0.1], 16);
+    let x = crate::tensor::normal([2, 1, 16, 16], &mut rng, &device);
+    for t in [0.0, 0.05, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0] {
+        let bands = p.signal_bands(x.clone(), t).unwrap();
+        assert_eq!(bands.len(), 3);
+        let j = p.level_at(t);
+        let sum = bands.iter().cloned().reduce(|a, b| a + b).unwrap();
+        let want = p.corrupt(x.clone(), &[t, t], x.zeros_like()).unwrap();
+        let got = down_by(sum, j) * p.state_scale(j, t);
+        assert_close(&to_vec(got), &to_vec(want), 1e-5, &format!("t = {t}"));
+        for (k, band) in bands.iter().enumerate() {
+            let max = to_vec(band.clone())
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()));
+            if k < 2 && t >= [0.3, 0.6][k] {
+                assert_eq!(max, 0.0, "band {} at t = {t}", k + 1);
+            } else {
+                assert!(max > 0.0, "band {} at t = {t}", k + 1);
+            }
+        }
+    }
+    let bands = p.signal_bands(x.clone(), 0.05).unwrap();
+    let whole = pyramid_bands(x, 3).unwrap();
+    let a0 = p.schedule.alpha(0.05);
+    // Band 2 starts to fade at 0.1: at 0.05 it is a(t) times the pyramid band, upsampled.
+    assert_close(
+        &to_vec(bands[1].clone()),
+        &to_vec(up_by(whole[1].clone(), 1) * a0),
+        1e-6,
+        "band 2 before its fade",
+    );
+}
+
 #[test]
 fn resolution_follows_the_switch_times() {
     let p = process(4, &[0.2, 0.4, 0.7], &[0.0, 0.0, 0.0], 32);
