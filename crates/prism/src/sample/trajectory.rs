@@ -95,7 +95,7 @@ pub fn pick_frames(frames: &[Frame], columns: usize) -> Vec<usize> {
 pub fn trajectory_strip(frames: &[Frame], picked: &[usize], side: usize) -> Result<Tensor<4>> {
     let up = |x: &Tensor<4>| -> Result<Tensor<4>> {
         let h = x.dims()[2];
-        if h == 0 || side % h != 0 {
+        if h == 0 || !side.is_multiple_of(h) {
             return Err(Error::Shape(format!(
                 "a trajectory frame of side {h} does not upsample to {side}"
             )));
