@@ -265,9 +265,20 @@ impl ExperimentConfig {
 
     /// Cross-field checks.
     pub fn validate(&self) -> Result<()> {
-        self.model
-            .validate_for(self.data.image_size, self.data.channels)?;
-        self.validate_stage()?;
+        self.space.validate()?;
+        let d = &self.data;
+        match self
+            .space
+            .static_shape([1, d.channels, d.image_size, d.image_size])
+        {
+            Some([_, c, side, _]) => self.validate_in_space(side, c)?,
+            // A latent space's side and channels come from its autoencoder: checked when it is
+            // loaded (`check_space`).
+            None => {
+                self.model.validate()?;
+                self.stage.validate(self.data.image_size)?;
+            }
+        }
         self.validate_context()?;
         self.objective.validate()?;
         let t = &self.train;
@@ -314,6 +325,11 @@ impl ExperimentConfig {
             ));
         }
         check_guidance("sample.guidance", self.sample.guidance)?;
+        if self.space.latent().is_some() && self.sample.clip_x0 {
+            return Err(Error::config(
+                "sample.clip_x0 = true clips x̂ to [-1, 1], the range of pixels, but this model diffuses in an autoencoder's latent space (unit variance, unbounded): set sample.clip_x0 = false (LDM does not clip)",
+            ));
+        }
         Ok(())
     }
 
@@ -325,7 +341,56 @@ impl ExperimentConfig {
 
     /// How the model reads batches: its space and its place in a cascade.
     pub fn model_input(&self) -> Result<crate::denoiser::ModelInput> {
-        crate::denoiser::ModelInput::new(&self.space, &self.stage)
+        let input = crate::denoiser::ModelInput::new(&self.space, &self.stage)?;
+        self.check_space(input.space())?;
+        Ok(input)
+    }
+
+    /// The network, stage and process fit the states of `space` (for a latent space, known once
+    /// its autoencoder is loaded); errors say it is the latent space.
+    pub fn check_space(&self, space: &dyn crate::space::Space) -> Result<()> {
+        if self.space.static_shape([1, 1, 1, 1]).is_some() {
+            return Ok(());
+        }
+        let d = &self.data;
+        let [_, c, side, _] = space.shape([1, d.channels, d.image_size, d.image_size]);
+        if let Some(l) = space.as_latent()
+            && l.image_channels() != d.channels
+        {
+            return Err(Error::config(format!(
+                "data.channels = {} but the autoencoder '{}' takes {}-channel images",
+                d.channels,
+                l.path().display(),
+                l.image_channels()
+            )));
+        }
+        self.validate_in_space(side, c).map_err(|e| match e {
+            Error::Config { origin, reason } => Error::Config {
+                origin,
+                reason: format!(
+                    "in the {} space ({c} channels of {side}×{side} for {}×{} images): {reason}",
+                    space.kind(),
+                    d.image_size,
+                    d.image_size
+                ),
+            },
+            other => other,
+        })
+    }
+
+    /// The checks that depend on the states the model sees: `side` and `channels` of the space.
+    fn validate_in_space(&self, side: usize, channels: usize) -> Result<()> {
+        self.model.validate_for(side, channels)?;
+        self.validate_stage(channels)?;
+        if let Some(n) = self.process.image_size()
+            && n != side
+        {
+            return Err(Error::config(format!(
+                "process.image_size = {n} but the model diffuses {side}² states (data.image_size = {}); set them equal",
+                self.data.image_size
+            )));
+        }
+        Ok(())
     }
 
     /// `data.context` is set exactly when the network's cross-attention reads a supplied context.
@@ -353,11 +418,10 @@ impl ExperimentConfig {
     /// A super-resolution stage's network takes the low-resolution image beside the state; a
     /// base model's takes none. A stage that augments its condition with noise has a network
     /// that embeds the augmentation level (`cond_noise_level`), and only such a stage.
-    fn validate_stage(&self) -> Result<()> {
+    fn validate_stage(&self, channels: usize) -> Result<()> {
         self.stage.validate(self.data.image_size)?;
         let net = &self.model.net;
-        let want = self.stage.condition_channels(self.data.channels)
-            * self.model.patching.channel_factor();
+        let want = self.stage.condition_channels(channels) * self.model.patching.channel_factor();
         if net.core().cond_channels != want {
             return Err(Error::config(format!(
                 "{}.cond_channels = {} but this {} stage conditions on {want} channels (after patching)",
@@ -401,20 +465,6 @@ impl ExperimentConfig {
                 "process.schedule.image_size = {d} but data.image_size = {}; a resolution-shifted schedule must be made for the trained side",
                 self.data.image_size
             )));
-        }
-        if let Some(n) = self.process.image_size() {
-            let side = self.model_input()?.space().shape([
-                1,
-                self.data.channels,
-                self.data.image_size,
-                self.data.image_size,
-            ])[2];
-            if n != side {
-                return Err(Error::config(format!(
-                    "process.image_size = {n} but the model diffuses {side}² states (data.image_size = {}); set them equal",
-                    self.data.image_size
-                )));
-            }
         }
         if let Some(s) = self.process.smallest_side() {
             let f = self.model.patching.spatial_factor() << self.model.net.depth();

@@ -69,6 +69,7 @@ fn every_preset_parses_and_builds() {
             "fluent-emoji-sr4.toml",
             "fluent-ae-kl-f8.toml",
             "fluent-ae-vq-f4.toml",
+            "fluent-ldm-kl-f8.toml",
         ]
         .map(String::from),
     );

@@ -52,7 +52,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     anyhow::ensure!(a.train_steps > 0, "--train-steps must be positive");
     anyhow::ensure!(a.sample_steps > 0, "--sample-steps must be positive");
     anyhow::ensure!(a.sample_batch > 0, "--sample-batch must be positive");
-    let cfg = ExperimentConfig::load(&a.config)?;
+    let mut cfg = ExperimentConfig::load(&a.config)?;
+    // A latent space's scale is measured when training starts; its value does not change the
+    // time of a step.
+    if let prism::space::SpaceConfig::Latent(l) = &mut cfg.space {
+        l.scale.get_or_insert(1.0);
+    }
     cfg.validate()?;
     let batch = a.batch.unwrap_or(cfg.train.batch_size);
     anyhow::ensure!(batch > 0, "--batch must be positive");
@@ -74,7 +79,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let n = a.sample_batch;
     // A super-resolution stage samples given its low-resolution input, an inpainting model given
     // a masked image and a mask: from random images here.
-    let (_, prepared) = cfg.model_input()?.prepare_for_sampling(
+    let input = cfg.model_input()?;
+    let state = input.space().shape([n, c, s, s]);
+    let (_, prepared) = input.prepare_for_sampling(
         Tensor::<4>::random([n, c, s, s], Distribution::Uniform(-1.0, 1.0), &device),
         prism::nn::Condition::none(),
         &mut step_rng(a.seed, 0, 1),
@@ -83,7 +90,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         kind: cfg.sample.sampler,
         steps: a.sample_steps,
         spacing: prism::sample::Spacing::default(),
-        shape: [n, c, s, s],
+        shape: state,
         cond: prism::nn::Condition {
             image: prepared.image,
             image_noise: prepared.image_noise,
@@ -124,7 +131,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut model = cfg.init_model(&device)?;
     let mut ema = model.valid();
     let mut opt = AdamW::new(cfg.train.adamw.clone());
-    let input = cfg.model_input()?;
     let mut times = Vec::with_capacity(a.train_steps);
     for step in 0..a.train_steps as u64 {
         let started = Instant::now();

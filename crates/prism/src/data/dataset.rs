@@ -40,6 +40,8 @@ pub struct Batch {
     pub labels: Option<Tensor<1, Int>>,
     /// `[B, L, D]` context sequences, when the set has them (`data.context`).
     pub context: Option<Tensor<3>>,
+    /// Which images were flipped horizontally (`data.random_flip`), in batch order.
+    pub flipped: Vec<bool>,
 }
 
 fn to_unit(v: u8) -> f32 {
@@ -240,9 +242,9 @@ impl Dataset {
         device: &Device,
     ) -> Result<Batch> {
         let (c, out) = (self.channels, self.size);
-        let data = match &self.decode {
+        let (data, flipped) = match &self.decode {
             Some(decode) => self.decode_batch(decode, indices, rng)?,
-            None => self.memory_batch(indices, rng),
+            None => self.memory_batch(indices, Some(rng)),
         };
         let images = Tensor::from_data(TensorData::new(data, [indices.len(), c, out, out]), device);
         let labels = self.labels.as_ref().map(|l| {
@@ -254,18 +256,59 @@ impl Dataset {
             images,
             labels,
             context,
+            flipped,
         })
     }
 
-    fn memory_batch<R: Rng + ?Sized>(&self, indices: &[usize], rng: &mut R) -> Vec<f32> {
+    /// The images at `indices` of an in-memory set, without random crops or flips (centre
+    /// crops), `[B, C, S, S]`; `None` for a lazily decoded set. What a latent cache encodes.
+    pub fn plain_images(&self, indices: &[usize], device: &Device) -> Option<Tensor<4>> {
+        if self.decode.is_some() {
+            return None;
+        }
+        let (data, _) = self.memory_batch::<ChaCha8Rng>(indices, None);
+        let (c, out) = (self.channels, self.size);
+        Some(Tensor::from_data(
+            TensorData::new(data, [indices.len(), c, out, out]),
+            device,
+        ))
+    }
+
+    /// The stored pixels of an in-memory set (`None` when decoded lazily), with the geometry
+    /// that reads them: what identifies a set's content (latent cache keys).
+    pub fn stored_pixels(&self) -> Option<(&[f32], [usize; 3])> {
+        self.decode
+            .is_none()
+            .then_some((&self.pixels[..], [self.channels, self.stored, self.size]))
+    }
+
+    /// Whether batches are flipped at random (`data.random_flip`).
+    pub fn random_flip(&self) -> bool {
+        self.random_flip
+    }
+
+    /// Whether batches are random crops of larger stored images (`data.fit = "random_crop"`).
+    pub fn random_crop(&self) -> bool {
+        self.random_crop && self.stored > self.size
+    }
+
+    /// Crops and flips as configured when `rng` is given (centre crops and no flips otherwise);
+    /// the pixels and which images were flipped.
+    fn memory_batch<R: Rng + ?Sized>(
+        &self,
+        indices: &[usize],
+        mut rng: Option<&mut R>,
+    ) -> (Vec<f32>, Vec<bool>) {
         let (c, s, out) = (self.channels, self.stored, self.size);
         let mut data = Vec::with_capacity(indices.len() * c * out * out);
+        let mut flipped = Vec::with_capacity(indices.len());
         for &i in indices {
             let img = &self.pixels[i * self.image_len()..(i + 1) * self.image_len()];
-            let (ox, oy) = if self.random_crop && s > out {
-                (rng.random_range(0..=s - out), rng.random_range(0..=s - out))
-            } else {
-                ((s - out) / 2, (s - out) / 2)
+            let (ox, oy) = match rng.as_deref_mut() {
+                Some(rng) if self.random_crop && s > out => {
+                    (rng.random_range(0..=s - out), rng.random_range(0..=s - out))
+                }
+                _ => ((s - out) / 2, (s - out) / 2),
             };
             let start = data.len();
             for ch in 0..c {
@@ -274,11 +317,16 @@ impl Dataset {
                     data.extend_from_slice(&img[row..row + out]);
                 }
             }
-            if self.random_flip && rng.random_bool(0.5) {
+            let flip = match rng.as_deref_mut() {
+                Some(rng) => self.random_flip && rng.random_bool(0.5),
+                None => false,
+            };
+            if flip {
                 hflip(&mut data[start..], c, out);
             }
+            flipped.push(flip);
         }
-        data
+        (data, flipped)
     }
 
     /// Decodes the files at `indices` in parallel; each image's crop and flip come from its own
@@ -288,10 +336,10 @@ impl Dataset {
         decode: &LazyDecode,
         indices: &[usize],
         rng: &mut R,
-    ) -> Result<Vec<f32>> {
+    ) -> Result<(Vec<f32>, Vec<bool>)> {
         let seeds: Vec<u64> = indices.iter().map(|_| rng.random()).collect();
         let (c, out) = (self.channels, self.size);
-        let images: Vec<Vec<f32>> = indices
+        let images: Vec<(Vec<f32>, bool)> = indices
             .par_iter()
             .zip(&seeds)
             .map(|(&i, &seed)| {
@@ -301,13 +349,15 @@ impl Dataset {
                 } else {
                     decode.crop::<ChaCha8Rng>(&self.files[i], out, c, None)?
                 };
-                if self.random_flip && r.random_bool(0.5) {
+                let flip = self.random_flip && r.random_bool(0.5);
+                if flip {
                     hflip(&mut img, c, out);
                 }
-                Ok(img)
+                Ok((img, flip))
             })
             .collect::<Result<_>>()?;
-        Ok(images.concat())
+        let flipped = images.iter().map(|(_, f)| *f).collect();
+        Ok((images.into_iter().flat_map(|(i, _)| i).collect(), flipped))
     }
 
     /// The permutation of epoch `epoch` under `seed`.
@@ -347,7 +397,7 @@ impl Dataset {
             centre.random_flip = false;
             let mut mean = vec![0f64; self.channels * self.size * self.size];
             for chunk in all.chunks(16) {
-                let data = centre.decode_batch(decode, chunk, &mut rng)?;
+                let (data, _) = centre.decode_batch(decode, chunk, &mut rng)?;
                 for img in data.chunks(mean.len()) {
                     for (m, &v) in mean.iter_mut().zip(img) {
                         *m += v as f64;

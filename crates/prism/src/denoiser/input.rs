@@ -28,6 +28,14 @@ impl ModelInput {
         })
     }
 
+    /// The input of a model diffusing in the space `space` (already built) at `stage`.
+    pub fn with_space(space: Box<dyn Space>, stage: &StageConfig) -> Self {
+        Self {
+            space,
+            stage: stage.clone(),
+        }
+    }
+
     /// The space.
     pub fn space(&self) -> &dyn Space {
         self.space.as_ref()

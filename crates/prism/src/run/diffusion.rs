@@ -16,6 +16,7 @@ use crate::denoiser::{DiffusionModel, ModelInput};
 use crate::io::{self, Loaded, host_params};
 use crate::nn::Condition;
 use crate::process::Process;
+use crate::space::LatentCache;
 use crate::tensor::scalar;
 use crate::train::{Handle, Method, Metrics, Modules, Step};
 use crate::{Error, Result};
@@ -25,6 +26,8 @@ pub(super) struct Diffusion<'a> {
     pub(super) cfg: &'a ExperimentConfig,
     pub(super) process: Process,
     pub(super) input: ModelInput,
+    /// The training images' latents, when a latent space caches them.
+    pub(super) cache: Option<LatentCache>,
     pub(super) train_set: Dataset,
     pub(super) classes: usize,
     pub(super) model: Handle<DiffusionModel>,
@@ -94,7 +97,14 @@ impl Method for Diffusion<'_> {
             context,
             ..Condition::labels(labels)
         };
-        let (x0, cond) = self.input.prepare(batch.images, cond, &mut rng)?;
+        let (x0, cond) = match (&self.cache, self.input.space().as_latent()) {
+            // Cached latents (a base model): the latents of the batch's images as flipped.
+            (Some(cache), Some(space)) => (
+                cache.batch(&indices, &batch.flipped, &self.device)? * space.scale(),
+                cond,
+            ),
+            _ => self.input.prepare(batch.images, cond, &mut rng)?,
+        };
         // 2. Times, noise, forward process, network, objective.
         let loss = batch_loss(
             self.cfg,

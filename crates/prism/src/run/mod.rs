@@ -15,6 +15,7 @@
 
 pub mod autoencoder;
 mod diffusion;
+mod latent;
 mod step;
 
 use std::collections::HashMap;
@@ -305,6 +306,17 @@ pub fn train_with(
             c.dim()
         )));
     }
+    // A latent space: the autoencoder loaded, its latents cached, the scale measured; the run's
+    // config records the autoencoder's hash and the scale.
+    let (resolved, input, cache) = match cfg.space.latent() {
+        Some(l) => {
+            let run = latent::prepare(cfg, l, &train_set, writer)?;
+            let input = crate::denoiser::ModelInput::with_space(Box::new(run.space), &cfg.stage);
+            (Some(run.cfg), input, run.cache)
+        }
+        None => (None, cfg.model_input()?, None),
+    };
+    let cfg = resolved.as_ref().unwrap_or(cfg);
     let process = cfg.process.build()?;
     let device = crate::default_device().autodiff();
 
@@ -328,7 +340,8 @@ pub fn train_with(
     let mut method = Diffusion {
         cfg,
         process,
-        input: cfg.model_input()?,
+        input,
+        cache,
         train_set,
         classes,
         model,

@@ -10,8 +10,12 @@
 //! Adding a space: one new file here that implements [`Space`], and one variant of
 //! [`SpaceConfig`] that builds it.
 
+mod latent;
+mod latent_cache;
 mod pixels;
 
+pub use latent::{LatentConfig, LatentSource, LatentSpace, latent_scale};
+pub use latent_cache::{CacheOrigin, LATENT_CACHE_FORMAT, LatentCache, cache_key};
 pub use pixels::Pixels;
 
 use burn::tensor::Tensor;
@@ -37,6 +41,11 @@ pub trait Space: std::fmt::Debug + Send + Sync {
     /// inpainting model's condition: the pixel space keeps it; a latent space with downsampling
     /// factor `f` brings it to `[B, 1, H/f, W/f]` (LDM resizes the mask to the latent size).
     fn mask(&self, mask: Tensor<4>) -> Result<Tensor<4>>;
+
+    /// The latent space, for what only it has (its scale, its latent cache).
+    fn as_latent(&self) -> Option<&LatentSpace> {
+        None
+    }
 }
 
 /// Which space (`[space]` in a config; pixels when absent).
@@ -46,6 +55,8 @@ pub enum SpaceConfig {
     /// The images themselves.
     #[default]
     Pixels,
+    /// The latents of a trained autoencoder (latent diffusion).
+    Latent(LatentConfig),
 }
 
 impl SpaceConfig {
@@ -54,10 +65,37 @@ impl SpaceConfig {
         *self == SpaceConfig::Pixels
     }
 
-    /// Builds the space.
+    /// The latent space's settings, if it is one.
+    pub fn latent(&self) -> Option<&LatentConfig> {
+        match self {
+            SpaceConfig::Latent(l) => Some(l),
+            SpaceConfig::Pixels => None,
+        }
+    }
+
+    /// Range checks that need no file.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            SpaceConfig::Pixels => Ok(()),
+            SpaceConfig::Latent(l) => l.validate(),
+        }
+    }
+
+    /// The space's shape for `image`, when it is known without loading anything (pixels); a
+    /// latent space's shape comes from its autoencoder ([`Space::shape`] once built).
+    pub fn static_shape(&self, image: [usize; 4]) -> Option<[usize; 4]> {
+        match self {
+            SpaceConfig::Pixels => Some(image),
+            SpaceConfig::Latent(_) => None,
+        }
+    }
+
+    /// Builds the space; a latent space loads its autoencoder (checked against its hash) and
+    /// needs its scale.
     pub fn build(&self) -> Result<Box<dyn Space>> {
         Ok(match self {
             SpaceConfig::Pixels => Box::new(Pixels),
+            SpaceConfig::Latent(l) => Box::new(LatentSpace::load(l, None)?),
         })
     }
 }

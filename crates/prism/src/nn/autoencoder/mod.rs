@@ -8,6 +8,7 @@
 mod blocks;
 mod coder;
 mod config;
+mod file;
 mod posterior;
 mod quantizer;
 
@@ -18,6 +19,7 @@ use rand::Rng;
 
 pub use self::coder::{CoderShape, Decoder, Encoder};
 pub use self::config::{AutoencoderConfig, Regularizer};
+pub use self::file::{AUTOENCODER_FORMAT, AutoencoderFile, autoencoder_file, file_hash, hex};
 pub use self::posterior::DiagonalGaussian;
 pub use self::quantizer::{CodebookUsage, Quantized, VectorQuantizer};
 use crate::tensor::normal;
@@ -130,6 +132,33 @@ impl Autoencoder {
     /// Images from latents: `D(post_quant_conv(z))`.
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
         self.decoder.forward(self.post_quant_conv.forward(z))
+    }
+
+    /// The latent a diffusion model works on (Rombach et al. 2022, §3.1 and the CompVis code's
+    /// `get_first_stage_encoding`): the posterior mean for KL (LDM draws `μ + σ ε`; prism takes
+    /// the mean, so cached and on-the-fly latents agree), and for VQ the latent *before*
+    /// quantisation — LDM diffuses there and absorbs the quantiser into the decoder
+    /// ([`Autoencoder::decode_latent`]).
+    pub fn latent(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        let m = self.moments(x)?;
+        Ok(match &self.quantize {
+            None => DiagonalGaussian::new(m).mean,
+            Some(_) => m,
+        })
+    }
+
+    /// Images from a diffusion latent ([`Autoencoder::latent`]): VQ quantises it to the nearest
+    /// codes first (LDM's `decode_first_stage`), KL decodes it as it is.
+    pub fn decode_latent(&self, z: Tensor<4>) -> Tensor<4> {
+        match &self.quantize {
+            None => self.decode(z),
+            Some(q) => self.decode(q.forward(z).z_q),
+        }
+    }
+
+    /// Channels of a diffusion latent.
+    pub fn latent_channels(&self) -> usize {
+        self.post_quant_conv.weight.val().dims()[1]
     }
 
     /// `decode(encode(x))`.

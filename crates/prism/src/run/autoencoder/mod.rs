@@ -25,13 +25,12 @@ use self::step::AeStep;
 pub use self::step::AeTrainee;
 use super::{MODEL_FILE, TrainOptions, TrainOutcome};
 use crate::data::Dataset;
-use crate::io::{self, FORMAT_KEY, Loaded, host_params, load_into};
-use crate::nn::autoencoder::Autoencoder;
+use crate::io::{self, FORMAT_KEY, Loaded, host_params};
+use crate::nn::autoencoder::{Autoencoder, AutoencoderFile};
 use crate::train::{Method, Metrics, Modules, Step, Trainer, TrainerConfig};
 use crate::{Error, Result};
 
-/// The `format` metadata of an autoencoder's inference file.
-pub const AUTOENCODER_FORMAT: &str = "prism-autoencoder";
+pub use crate::nn::autoencoder::AUTOENCODER_FORMAT;
 /// The autoencoder's module name in the training state.
 pub const AUTOENCODER_MODULE: &str = "autoencoder";
 /// The discriminator's module name in the training state.
@@ -44,26 +43,12 @@ fn config_json(cfg: &AeConfig) -> String {
 /// Loads an autoencoder's inference file (a file, or a run directory holding `model.safetensors`):
 /// its job config, the network on `device`, and the step it was written at.
 pub fn load_autoencoder(path: &Path, device: &Device) -> Result<(AeConfig, Autoencoder, u64)> {
-    let file = if path.is_dir() {
-        path.join(MODEL_FILE)
-    } else {
-        path.to_path_buf()
-    };
-    let ck = io::load(&file)?;
-    if ck.meta(FORMAT_KEY, &file)? != AUTOENCODER_FORMAT {
-        return Err(Error::Checkpoint {
-            path: file,
-            reason: "not a prism autoencoder (train one with an [autoencoder] config)".into(),
-        });
-    }
-    let cfg: AeConfig =
-        serde_json::from_str(ck.meta("config", &file)?).map_err(|e| Error::Checkpoint {
-            path: file.clone(),
-            reason: format!("config metadata does not parse: {e}"),
-        })?;
-    let step = ck.meta_u64("step", &file)?;
-    let ae = load_into(cfg.autoencoder.init(device)?, &ck.tensors, &file)?;
-    Ok((cfg, ae, step))
+    let f = AutoencoderFile::load(path, device)?;
+    let cfg: AeConfig = serde_json::from_str(&f.job_json).map_err(|e| Error::Checkpoint {
+        path: f.path.clone(),
+        reason: format!("config metadata does not parse: {e}"),
+    })?;
+    Ok((cfg, f.autoencoder, f.step))
 }
 
 /// Reconstructions of `images` (`[B, C, H, W]` in `[-1, 1]`), in batches of `batch`, clipped to
