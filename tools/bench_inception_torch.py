@@ -3,11 +3,14 @@
 (`get_folder_features`, mode="clean": PIL bicubic to 299², the wheel's TorchScript `layers`),
 batch 50, CPU, `torch.set_num_threads(T)`.
 
-Run: /work/venv/bin/python tools/bench_inception_torch.py DIR default_1.pt [threads]
+Run: /work/venv/bin/python tools/bench_inception_torch.py DIR default_1.pt [threads] [FEATS.npy]
+(FEATS.npy: also save the [N, 2048] features, e.g. to compare them with prism's `--save-stats` file
+and to compute clean-fid's FID from them with `cleanfid.fid.frechet_distance`.)
 """
 import sys
 import time
 
+import numpy as np
 import torch
 from cleanfid import fid as cfid
 
@@ -28,6 +31,8 @@ def main():
     dt = time.perf_counter() - t0
     print(f"torch {torch.__version__}, {threads} threads: {feats.shape[0]} images in {dt:.1f} s "
           f"({feats.shape[0] / dt:.2f} images/s)")
+    if len(sys.argv) > 4:
+        np.save(sys.argv[4], feats)
 
 
 if __name__ == "__main__":
