@@ -6,6 +6,11 @@ zero_grad) and (2) a sampling step (one forward under inference_mode).
 
 Example:
     tools/.venv/bin/python tools/bench_torch.py --preset bench --json out.json
+
+With --profile N it then records N more of each step with torch.profiler and splits their time by
+operation class, the classes of tools/profile_prism.py (prism's own profile, from perf): each
+profiler event's self time goes to the class of its op name (see `op_class`); the time of a step
+that no op accounts for (Python, the profiler itself) is "outside ops".
 """
 import argparse
 import json
@@ -30,6 +35,77 @@ DEFAULTS = dict(base_channels=64, channel_mults=[1, 2, 2], res_blocks=2,
                 in_channels=1, num_classes=0, image_size=32, batch=16)
 
 GN_EPS = 1e-5
+
+# The classes of tools/profile_prism.py, plus torch's fused GroupNorm backward (prism's GroupNorm
+# backward is burn's element-wise and reduction steps) and the time outside any op.
+CLASSES = [
+    "conv forward",
+    "conv backward",
+    "matmul (linear + attention products)",
+    "normalisation (GroupNorm forward)",
+    "GroupNorm backward",
+    "attention softmax",
+    "element-wise, reductions, copies",
+    "autodiff & dispatch bookkeeping",
+    "optimizer (AdamW, EMA)",
+    "allocation (malloc/free, page faults, zero-fill)",
+    "outside ops (Python, profiler)",
+]
+VIEWS = {"aten::view", "aten::reshape", "aten::_reshape_alias", "aten::transpose", "aten::t",
+         "aten::expand", "aten::as_strided", "aten::slice", "aten::select", "aten::chunk",
+         "aten::split", "aten::unsqueeze", "aten::squeeze", "aten::permute", "aten::detach",
+         "detach", "aten::alias", "aten::unbind", "aten::narrow", "aten::result_type",
+         "aten::_unsafe_view", "aten::lift_fresh", "aten::to", "aten::numpy_T", "aten::flatten"}
+ALLOCS = {"aten::empty", "aten::empty_strided", "aten::empty_like", "aten::resize_",
+          "aten::as_strided_", "aten::new_empty", "aten::new_empty_strided"}
+
+
+def op_class(name, in_optimizer):
+    """The class of a torch.profiler event from its name."""
+    if in_optimizer or name.startswith("Optimizer."):
+        return "optimizer (AdamW, EMA)"
+    if name in ALLOCS:
+        return "allocation (malloc/free, page faults, zero-fill)"
+    if "convolution_backward" in name:
+        return "conv backward"
+    if "conv" in name:
+        return "conv forward"
+    if name in {"aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear",
+                "aten::baddbmm"}:
+        return "matmul (linear + attention products)"
+    if "group_norm_backward" in name:
+        return "GroupNorm backward"
+    if "group_norm" in name:
+        return "normalisation (GroupNorm forward)"
+    if "softmax" in name:
+        return "attention softmax"
+    if (name.endswith(("Backward0", "Backward1")) or name.startswith("autograd::")
+            or "AccumulateGrad" in name or name in VIEWS):
+        return "autodiff & dispatch bookkeeping"
+    if name.startswith("aten::"):
+        return "element-wise, reductions, copies"
+    return "outside ops (Python, profiler)"
+
+
+def profile_step(step, n):
+    """Seconds per step of each class over `n` profiled calls of `step`."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        wall = time.perf_counter() - t0
+    per = {c: 0.0 for c in CLASSES}
+    for e in prof.events():
+        anc, p = [], e.cpu_parent
+        while p is not None:
+            anc.append(p.name)
+            p = p.cpu_parent
+        in_opt = any(x.startswith("Optimizer.") for x in anc)
+        per[op_class(e.name, in_opt)] += e.self_cpu_time_total * 1e-6
+    tracked = sum(per.values())
+    per["outside ops (Python, profiler)"] += max(0.0, wall - tracked)
+    return {c: v / n for c, v in per.items()}, wall / n
 
 
 def gn(groups, ch):
@@ -198,6 +274,8 @@ def main():
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", metavar="PATH")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="then profile N train and N sample steps by operation class")
     a = p.parse_args()
 
     cfg = dict(DEFAULTS)
@@ -267,11 +345,25 @@ def main():
     print(f"{'sample step (fwd)':<22}{sa_med:>12.4f}"
           f"{statistics.mean(sample_times):>12.4f}{B / sa_med:>10.1f}")
 
+    profiles = {}
+    if a.profile > 0:
+        model.train()
+        tr, tr_wall = profile_step(train_step, a.profile)
+        model.eval()
+        with torch.inference_mode():
+            sa, sa_wall = profile_step(lambda: model(z, lam, labels), a.profile)
+        profiles = dict(train=tr, sample=sa, train_wall=tr_wall, sample_wall=sa_wall)
+        print(f"torch.profiler, {a.profile} steps each (s per step; profiled step "
+              f"{tr_wall:.4f} s train, {sa_wall:.4f} s sample):")
+        print(f"{'class':<50}{'train':>9}{'sample':>9}")
+        for c in CLASSES:
+            print(f"{c:<50}{tr[c]:>9.4f}{sa[c]:>9.4f}")
+
     if a.json:
         res = dict(torch_version=torch.__version__, threads=torch.get_num_threads(),
                    params=params, config=cfg, train_step_s_median=tr_med,
                    train_step_s_mean=tr_mean, sample_step_s_median=sa_med,
-                   images_per_s_train=ips)
+                   images_per_s_train=ips, profile=profiles)
         with open(a.json, "w") as f:
             json.dump(res, f, indent=2)
         print(f"wrote {a.json}")

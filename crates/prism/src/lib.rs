@@ -45,14 +45,32 @@ pub mod transform;
 
 pub use error::{Error, Result};
 
-/// The device computations run on: the first enabled backend (burn's pure-Rust `flex` CPU
-/// backend unless a GPU backend feature is compiled in).
+/// The device computations run on: burn's pure-Rust `flex` CPU backend, unless this crate's `wgpu`,
+/// `cuda` or `tch` feature asks for another (then burn's first enabled backend: CUDA, wgpu,
+/// LibTorch) or the `BURN_DEVICE` environment variable names a backend (burn's override: `flex`,
+/// `wgpu`, `vulkan`, `cuda`, `tch`, …; one not compiled in is refused by burn with a panic that
+/// names it).
+///
+/// A build can hold burn's wgpu backend without asking for it: the test build does (a
+/// dev-dependency enables it, so that `tests/wgpu.rs` compares it with the CPU), and there every
+/// other test and the `prism` binary still compute on the CPU.
 pub fn default_device() -> burn::tensor::Device {
-    burn::tensor::Device::default()
+    if cfg!(any(feature = "wgpu", feature = "cuda", feature = "tch"))
+        || std::env::var_os("BURN_DEVICE").is_some()
+    {
+        burn::tensor::Device::default()
+    } else {
+        burn::tensor::Device::flex()
+    }
 }
 
 /// Which backend and device `device` is, for logs: `Flex(…)` for the CPU backend, `Cube(Wgpu(…))`
-/// or `Cube(Cuda(…))` for a GPU (burn's description of the device).
+/// or `Cube(Cuda(…))` for a GPU (burn's description of the device); in a build with the `wgpu` or
+/// `cuda` feature, a GPU device also gives the adapter's own name (which opens the device).
 pub fn describe_device(device: &burn::tensor::Device) -> String {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if let Some(id) = device.identity() {
+        return format!("{device:?} ({})", id.name);
+    }
     format!("{device:?}")
 }

@@ -61,6 +61,8 @@ pub struct TrainOptions {
     pub stop_after: Option<u64>,
     /// Write sample grids and the loss plot.
     pub pictures: bool,
+    /// The device that trains ([`crate::default_device`] unless set).
+    pub device: Device,
 }
 
 impl TrainOptions {
@@ -73,6 +75,7 @@ impl TrainOptions {
             stop: Arc::new(AtomicBool::new(false)),
             stop_after: None,
             pictures: true,
+            device: crate::default_device(),
         }
     }
 }
@@ -143,7 +146,11 @@ pub fn write_grid(
     path: &Path,
 ) -> Result<()> {
     let classes = ema.net.num_classes();
-    let device = ema.devices().first().cloned().unwrap_or_default();
+    let device = ema
+        .devices()
+        .first()
+        .cloned()
+        .unwrap_or_else(crate::default_device);
     let input = cfg.model_input()?;
     // A stage with a spatial condition, or a model that reads the data's contexts, draws for the
     // first images of `data`.
@@ -318,7 +325,7 @@ pub fn train_with(
     };
     let cfg = resolved.as_ref().unwrap_or(cfg);
     let process = cfg.process.build()?;
-    let device = crate::default_device().autodiff();
+    let device = opts.device.clone().autodiff();
 
     let t = &cfg.train;
     let mut tc = TrainerConfig::new(t.steps, t.seed);
@@ -333,9 +340,22 @@ pub fn train_with(
     tc.throughput = Some(("images".into(), t.batch_size));
     tc.max_bad_steps = t.max_bad_steps;
     let mut trainer = Trainer::new(tc);
-    // Fresh weights from the seeded backend generator (overwritten by a resume).
-    device.seed(init_seed(t.seed));
-    let model = trainer.add(MODEL_MODULE, cfg.init_model(&device)?, t.module_spec())?;
+    // Fresh weights (overwritten by a resume) from the seeded generator of the CPU backend, copied
+    // to the training device: a seed starts from the same weights on every device. (Copied by
+    // value: burn initialises parameters lazily, and moving an untouched module would move the
+    // initialisation, random draws included, to the device.)
+    let host = Device::flex().autodiff();
+    host.seed(init_seed(t.seed));
+    let mut init = cfg.init_model(&host)?;
+    if device != host {
+        let weights = io::host_params(&init);
+        init = load_into(
+            cfg.init_model(&device)?,
+            &weights,
+            Path::new("the initial weights"),
+        )?;
+    }
+    let model = trainer.add(MODEL_MODULE, init, t.module_spec())?;
 
     let mut method = Diffusion {
         cfg,
