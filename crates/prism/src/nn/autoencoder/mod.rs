@@ -8,6 +8,7 @@
 mod blocks;
 mod coder;
 mod config;
+mod diffusers;
 mod file;
 mod posterior;
 mod quantizer;
@@ -19,6 +20,9 @@ use rand::Rng;
 
 pub use self::coder::{CoderShape, Decoder, Encoder};
 pub use self::config::{AutoencoderConfig, Regularizer};
+pub use self::diffusers::{
+    DiffusersVae, DiffusersVaeConfig, SD_SCALING_FACTOR, SDXL_SCALING_FACTOR, diffusers_to_prism,
+};
 pub use self::file::{AUTOENCODER_FORMAT, AutoencoderFile, autoencoder_file, file_hash, hex};
 pub use self::posterior::DiagonalGaussian;
 pub use self::quantizer::{CodebookUsage, Quantized, VectorQuantizer};
@@ -193,5 +197,7 @@ impl Autoencoder {
     }
 }
 
+#[cfg(test)]
+mod diffusers_tests;
 #[cfg(test)]
 mod tests;
