@@ -70,21 +70,7 @@ impl DiffusersVae {
     /// either, loading fails and says which value to give.
     pub fn load(weights: &Path, scaling_factor: Option<f64>, device: &Device) -> Result<Self> {
         let ck = crate::io::load(weights)?;
-        let cfg_path = weights.with_file_name("config.json");
-        let config = if cfg_path.is_file() {
-            let text =
-                std::fs::read_to_string(&cfg_path).map_err(|e| Error::io("read", &cfg_path, e))?;
-            Some(
-                serde_json::from_str::<DiffusersVaeConfig>(&text).map_err(|e| {
-                    Error::config(format!(
-                        "{}: not a diffusers config ({e})",
-                        cfg_path.display()
-                    ))
-                })?,
-            )
-        } else {
-            None
-        };
+        let config = read_config(weights)?;
         Self::from_tensors(
             &ck.tensors,
             config.as_ref(),
@@ -102,23 +88,8 @@ impl DiffusersVae {
         path: &Path,
         device: &Device,
     ) -> Result<Self> {
-        let cfg = config.cloned().unwrap_or_default();
         let bad = |m: String| Err(Error::config(format!("{}: {m}", path.display())));
-        if let Some(c) = cfg.class_name.as_deref().filter(|c| *c != "AutoencoderKL") {
-            return bad(format!("config.json describes a {c}, not an AutoencoderKL"));
-        }
-        if cfg.shift_factor.is_some() || cfg.latents_mean.is_some() {
-            return bad("VAEs with a latent shift_factor or latents_mean (SD3, Flux) are not supported; Stable Diffusion 1.x, 2.x and SDXL VAEs have neither".into());
-        }
-        if let Some(a) = cfg.act_fn.as_deref().filter(|a| *a != "silu") {
-            return bad(format!(
-                "act_fn {a} is not supported (Stable Diffusion's VAE uses silu)"
-            ));
-        }
-        if cfg.use_quant_conv == Some(false) || cfg.use_post_quant_conv == Some(false) {
-            return bad("VAEs without quant_conv / post_quant_conv are not supported".into());
-        }
-        let s = match scaling_factor.or(cfg.scaling_factor) {
+        let s = match scaling_factor.or(config.and_then(|c| c.scaling_factor)) {
             Some(s) if s.is_finite() && s > 0.0 => s,
             Some(s) => {
                 return bad(format!(
@@ -131,10 +102,7 @@ impl DiffusersVae {
                 ));
             }
         };
-        let groups = cfg.norm_num_groups.unwrap_or(DEFAULT_GROUPS);
-        let tensors = diffusers_to_prism(tensors);
-        let config = infer_config(&tensors, groups, path)?;
-        let autoencoder = load_into(config.init(device)?, &tensors, path)?;
+        let (config, autoencoder) = network(tensors, config, path, device)?;
         Ok(Self {
             autoencoder,
             config,
@@ -152,6 +120,67 @@ impl DiffusersVae {
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
         self.autoencoder.decode(z / self.scaling_factor)
     }
+}
+
+/// The `config.json` beside `weights` (diffusers' model folder layout), if there is one.
+pub(super) fn read_config(weights: &Path) -> Result<Option<DiffusersVaeConfig>> {
+    let cfg_path = weights.with_file_name("config.json");
+    if !cfg_path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io("read", &cfg_path, e))?;
+    serde_json::from_str::<DiffusersVaeConfig>(&text)
+        .map(Some)
+        .map_err(|e| {
+            Error::config(format!(
+                "{}: not a diffusers config ({e})",
+                cfg_path.display()
+            ))
+        })
+}
+
+/// Whether `tensors` (of a file without prism's `format` metadata) look like a diffusers
+/// `AutoencoderKL`: its encoder and decoder convolutions and `quant_conv`.
+pub(super) fn is_diffusers_vae(tensors: &BTreeMap<String, HostTensor>) -> bool {
+    [
+        "encoder.conv_in.weight",
+        "decoder.conv_out.weight",
+        "quant_conv.weight",
+        "post_quant_conv.weight",
+    ]
+    .iter()
+    .all(|k| tensors.contains_key(*k))
+}
+
+/// The network of diffusers' `AutoencoderKL` tensors (`config`: its `config.json`, if any; `path`
+/// names the file in errors), without the scaling factor: its architecture and weights.
+pub(super) fn network(
+    tensors: &BTreeMap<String, HostTensor>,
+    config: Option<&DiffusersVaeConfig>,
+    path: &Path,
+    device: &Device,
+) -> Result<(AutoencoderConfig, Autoencoder)> {
+    let cfg = config.cloned().unwrap_or_default();
+    let bad = |m: String| Err(Error::config(format!("{}: {m}", path.display())));
+    if let Some(c) = cfg.class_name.as_deref().filter(|c| *c != "AutoencoderKL") {
+        return bad(format!("config.json describes a {c}, not an AutoencoderKL"));
+    }
+    if cfg.shift_factor.is_some() || cfg.latents_mean.is_some() {
+        return bad("VAEs with a latent shift_factor or latents_mean (SD3, Flux) are not supported; Stable Diffusion 1.x, 2.x and SDXL VAEs have neither".into());
+    }
+    if let Some(a) = cfg.act_fn.as_deref().filter(|a| *a != "silu") {
+        return bad(format!(
+            "act_fn {a} is not supported (Stable Diffusion's VAE uses silu)"
+        ));
+    }
+    if cfg.use_quant_conv == Some(false) || cfg.use_post_quant_conv == Some(false) {
+        return bad("VAEs without quant_conv / post_quant_conv are not supported".into());
+    }
+    let groups = cfg.norm_num_groups.unwrap_or(DEFAULT_GROUPS);
+    let tensors = diffusers_to_prism(tensors);
+    let config = infer_config(&tensors, groups, path)?;
+    let autoencoder = load_into(config.init(device)?, &tensors, path)?;
+    Ok((config, autoencoder))
 }
 
 /// diffusers' `AutoencoderKL` tensors under prism's parameter paths (see the module docs).
