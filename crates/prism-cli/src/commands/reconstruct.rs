@@ -28,7 +28,11 @@ pub fn run(a: ReconstructArgs) -> Result<()> {
                     a.checkpoint.display()
                 );
             };
-            serde_json::from_value(serde_json::json!({ "path": path, "image_size": size }))?
+            serde_json::from_value(serde_json::json!({
+                "path": path,
+                "image_size": size,
+                "channels": ae.image_channels(),
+            }))?
         }
     };
     if let Some(size) = a.image_size {

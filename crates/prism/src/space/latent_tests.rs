@@ -75,6 +75,13 @@ fn latent_space_on_a_diffusers_vae_matches_diffusers() {
     let f = AutoencoderFile::load(&dir, &crate::default_device()).unwrap();
     assert_eq!((f.job_json, f.step), (None, 0));
     assert_eq!(f.config.latent_channels, 4);
+    assert_eq!(
+        (
+            f.autoencoder.image_channels(),
+            f.autoencoder.latent_channels()
+        ),
+        (3, 4)
+    );
 }
 
 /// A safetensors file that is neither prism's autoencoder nor diffusers' is refused, clearly.

@@ -165,6 +165,11 @@ impl Autoencoder {
         self.post_quant_conv.weight.val().dims()[1]
     }
 
+    /// Channels of the images it reconstructs (its decoder's last convolution's outputs).
+    pub fn image_channels(&self) -> usize {
+        self.decoder.last_layer().weight.val().dims()[0]
+    }
+
     /// `decode(encode(x))`.
     pub fn reconstruct(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         Ok(self.decode(self.encode(x)?))
