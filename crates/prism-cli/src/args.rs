@@ -339,6 +339,10 @@ pub struct ReconstructArgs {
     /// Images in the grid.
     #[arg(long, default_value_t = 16)]
     pub num: usize,
+    /// The side images are resized and cropped to (default: the autoencoder's training size;
+    /// needed for a diffusers VAE, e.g. 256 or 512 for Stable Diffusion's).
+    #[arg(long)]
+    pub image_size: Option<usize>,
     /// Output PNG.
     #[arg(long, default_value = "reconstructions.png")]
     pub out: PathBuf,

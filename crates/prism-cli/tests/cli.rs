@@ -633,3 +633,47 @@ fn upscale_writes_the_scaled_image_and_checks_its_flags() {
     fails_with(&o, "base model");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `prism reconstruct` takes a diffusers VAE folder (the tiny SD-configured golden one): with
+/// `--data` and `--image-size` it writes the grid; without them, or with a size the factor does not
+/// divide, it says what to pass.
+#[test]
+fn reconstruct_takes_a_diffusers_vae() {
+    let dir = temp_dir("reconstruct-sdvae");
+    let vae = root().join("crates/prism/tests/data/sd_vae_tiny");
+    let imgs = dir.join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    for i in 0..2u32 {
+        image::RgbImage::from_fn(40, 40, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 6) as u8, (i * 100) as u8])
+        })
+        .save(imgs.join(format!("{i}.png")))
+        .unwrap();
+    }
+    let grid = dir.join("grid.png");
+    let o = cli(
+        "reconstruct --checkpoint {} --data {} --image-size 32 --num 2 --out {}",
+        &[&vae, &imgs, &grid],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 images, mean |x − x̂|"),
+        "{}",
+        stderr(&o)
+    );
+    image::open(&grid).unwrap();
+    let o = cli("reconstruct --checkpoint {} --out {}", &[&vae, &grid]);
+    fails_with(
+        &o,
+        "is a diffusers VAE, with no training data of its own: pass --data and --image-size",
+    );
+    let o = cli(
+        "reconstruct --checkpoint {} --data {} --image-size 36 --out {}",
+        &[&vae, &imgs, &grid],
+    );
+    fails_with(
+        &o,
+        "--image-size must be a positive multiple of the autoencoder's factor 8, got 36",
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -114,7 +114,7 @@ fn autoencoder_with_discriminator_resumes_bit_exactly() {
 
         let device = prism::default_device();
         let (loaded, ae, step) = load_autoencoder(&split, &device).unwrap();
-        assert_eq!((loaded, step), (cfg.clone(), 6));
+        assert_eq!((loaded, step), (Some(cfg.clone()), 6));
         let (_, held_out) = cfg.data.load().unwrap().split(8);
         assert!(held_out_l1(&ae, &held_out, &device).unwrap().is_finite());
         std::fs::remove_dir_all(&straight).ok();

@@ -432,3 +432,49 @@ fn latent_diffusion_learns_on_real_images() {
     assert!(prism::tensor::to_vec(images).iter().all(|v| v.is_finite()));
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// A diffusers VAE (the tiny SD-configured golden folder) as the first stage of a training run:
+/// the run takes its `config.json` `scaling_factor` as the scale (no measuring) and records it
+/// with the weights file's hash; the saved model loads back onto it.
+#[test]
+fn a_diffusers_vae_is_a_first_stage() {
+    let _turn = take_turn();
+    let root = common::temp_dir("ldm-sdvae");
+    let imgs = root.join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    for i in 0..12u32 {
+        image::RgbImage::from_fn(32, 32, |x, y| {
+            image::Rgb([(x * 8) as u8, (y * 8) as u8, (i * 20) as u8])
+        })
+        .save(imgs.join(format!("{i:02}.png")))
+        .unwrap();
+    }
+    let vae = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sd_vae_tiny");
+    let mut cfg = common::tiny_preset("fashion-mnist.toml", 12, 4);
+    cfg.data.path = imgs;
+    cfg.data.channels = 3;
+    cfg.data.image_size = 32;
+    let mut latent = LatentConfig::new(&vae);
+    latent.cache_dir = Some(root.join("cache"));
+    cfg.space = SpaceConfig::Latent(latent);
+    common::small_unet(&mut cfg, &[]).core.channels = 4;
+    common::short_run(&mut cfg, 4, 2);
+    cfg.sample.clip_x0 = false;
+    cfg.validate().unwrap();
+    let dir = root.join("ldm");
+    assert_eq!(prism::run::train(&cfg, &quiet(&dir)).unwrap().step, 2);
+
+    let stage =
+        prism::pipeline::Stage::load(&dir.join("model.safetensors"), &prism::default_device())
+            .unwrap();
+    let SpaceConfig::Latent(saved) = &stage.cfg.space else {
+        panic!("a latent model")
+    };
+    let weights = vae.join("diffusion_pytorch_model.safetensors");
+    assert_eq!(
+        saved.hash.as_deref(),
+        Some(file_hash(&weights).unwrap().as_str())
+    );
+    assert_eq!(saved.scale, Some(prism::nn::autoencoder::SD_SCALING_FACTOR));
+    std::fs::remove_dir_all(&root).ok();
+}

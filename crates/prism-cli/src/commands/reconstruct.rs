@@ -1,5 +1,6 @@
 //! `prism reconstruct`: a trained autoencoder's reconstructions of images (inputs above
-//! reconstructions) and their mean absolute error.
+//! reconstructions) and their mean absolute error. A diffusers VAE (Stable Diffusion's) has no
+//! training data of its own: give it `--data` and `--image-size`.
 
 use anyhow::{Context, Result};
 use prism::run::autoencoder::{held_out_l1, load_autoencoder, reconstruction_grid};
@@ -18,7 +19,30 @@ pub fn run(a: ReconstructArgs) -> Result<()> {
     let device = prism::default_device();
     let (cfg, ae, step) = load_autoencoder(&a.checkpoint, &device)
         .with_context(|| format!("loading '{}'", a.checkpoint.display()))?;
-    let mut data = cfg.data.clone();
+    let mut data = match cfg {
+        Some(cfg) => cfg.data,
+        None => {
+            let (Some(path), Some(size)) = (&a.data, a.image_size) else {
+                anyhow::bail!(
+                    "'{}' is a diffusers VAE, with no training data of its own: pass --data and --image-size",
+                    a.checkpoint.display()
+                );
+            };
+            serde_json::from_value(serde_json::json!({
+                "path": path,
+                "image_size": size,
+                "channels": ae.image_channels(),
+            }))?
+        }
+    };
+    if let Some(size) = a.image_size {
+        anyhow::ensure!(
+            size > 0 && size % ae.factor() == 0,
+            "--image-size must be a positive multiple of the autoencoder's factor {}, got {size}",
+            ae.factor()
+        );
+        data.image_size = size;
+    }
     let set = match &a.data {
         Some(path) => {
             data.path = path.clone();

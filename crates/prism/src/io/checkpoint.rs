@@ -1,7 +1,8 @@
-//! Self-describing checkpoints in safetensors, written atomically: f32 tensors by name and a
-//! string metadata map whose [`FORMAT_KEY`] names the file kind. The files prism writes are
-//! described where they are written (`run` for `model.safetensors`, `train` for
-//! `train_state.safetensors`, `nn::classifier` for classifier files).
+//! Self-describing checkpoints in safetensors, written atomically: f32 tensors by name (f64, f16
+//! and bf16 files are read too, widened to f32) and a string metadata map whose [`FORMAT_KEY`]
+//! names the file kind. The files prism writes are described where they are written (`run` for
+//! `model.safetensors`, `train` for `train_state.safetensors`, `nn::classifier` for classifier
+//! files).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -122,11 +123,22 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded> {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
                 .collect(),
+            // Half-precision files (e.g. published Stable Diffusion VAEs) are widened to f32.
+            Dtype::F16 => view
+                .data()
+                .chunks_exact(2)
+                .map(|c| burn::tensor::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => view
+                .data()
+                .chunks_exact(2)
+                .map(|c| burn::tensor::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
             // PyTorch's batch-norm step counter is not a weight.
             Dtype::I64 if name.ends_with("num_batches_tracked") => continue,
             other => {
                 return Err(bad(format!(
-                    "tensor '{name}' has dtype {other:?}, expected F32 (or F64)"
+                    "tensor '{name}' has dtype {other:?}, expected F32 (or F64, F16, BF16)"
                 )));
             }
         };
@@ -195,4 +207,49 @@ pub fn check_matches(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{bf16, f16};
+
+    /// A safetensors file holding one tensor `t` of `dtype` with the little-endian bytes `data`.
+    fn file(dtype: Dtype, shape: &[usize], data: &[u8]) -> Vec<u8> {
+        let view = TensorView::new(dtype, shape.to_vec(), data).unwrap();
+        safetensors::serialize([("t", view)], None).unwrap()
+    }
+
+    /// Half-precision tensors are widened to f32 exactly; other dtypes get an error naming them.
+    #[test]
+    fn half_precision_is_widened_and_other_dtypes_are_refused() {
+        let values = [1.0f32, -0.5, 0.1, 65504.0, -3.0e-5, 2.5];
+        let path = Path::new("half.safetensors");
+        let halves: Vec<u8> = values
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect();
+        let t = &parse(&file(Dtype::F16, &[2, 3], &halves), path)
+            .unwrap()
+            .tensors["t"];
+        assert_eq!(t.shape, [2, 3]);
+        let want: Vec<f32> = values.iter().map(|v| f16::from_f32(*v).to_f32()).collect();
+        assert_eq!(t.data, want);
+        assert_eq!(t.data[..2], [1.0, -0.5]);
+        let bfloats: Vec<u8> = values
+            .iter()
+            .flat_map(|v| bf16::from_f32(*v).to_le_bytes())
+            .collect();
+        let t = &parse(&file(Dtype::BF16, &[6], &bfloats), path)
+            .unwrap()
+            .tensors["t"];
+        let want: Vec<f32> = values.iter().map(|v| bf16::from_f32(*v).to_f32()).collect();
+        assert_eq!(t.data, want);
+        assert_eq!(t.data[5], 2.5);
+        let ints: Vec<u8> = [1i32, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let e = parse(&file(Dtype::I32, &[2], &ints), path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("I32") && e.contains("half.safetensors"), "{e}");
+    }
 }

@@ -1,6 +1,6 @@
 //! The start of a latent-diffusion run (`[space] kind = "latent"`, [`crate::space::LatentSpace`]):
 //! load the autoencoder, open (or build) the latent cache, measure the latent scale unless the
-//! config sets it, and write the autoencoder's hash and the scale into the run's config — the
+//! config sets it (or the autoencoder is a diffusers VAE with its own `scaling_factor`), and write the autoencoder's hash and the scale into the run's config — the
 //! config every file of the run records, so the checkpoint names its autoencoder and scale.
 
 use burn::tensor::Tensor;
@@ -66,9 +66,10 @@ pub(super) fn prepare(
             Some(cache)
         }
     };
-    let (scale, how) = match l.scale {
-        Some(s) => (s, "set by space.scale".to_string()),
-        None => {
+    let (scale, how) = match (l.scale, space.file_scale()) {
+        (Some(s), _) => (s, "set by space.scale".to_string()),
+        (None, Some(s)) => (s, "the diffusers VAE's scaling_factor".to_string()),
+        (None, None) => {
             let n = l.scale_images.min(train_set.len());
             let s = measure_scale(&space, cache.as_ref(), train_set, cfg.train.seed, n)?;
             (s, format!("1/std of the latents of {n} training images"))

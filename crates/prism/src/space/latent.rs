@@ -7,7 +7,10 @@
 //! `s = 1 / std(z)` over a sample of training latents (LDM's `scale_by_std`, measured on the
 //! first batch; SD's VAE has the fixed `s = 0.18215`). Training measures it ([`latent_scale`])
 //! when `space.scale` is absent and records it in the checkpoint's config, so sampling and
-//! evaluation decode with the value the model was trained with.
+//! evaluation decode with the value the model was trained with. A diffusers VAE (Stable
+//! Diffusion's, see [`crate::nn::autoencoder::AutoencoderFile`]) brings its own: the
+//! `scaling_factor` of its `config.json` is the scale when `space.scale` is absent, as in
+//! diffusers' pipelines (0.18215 for SD 1.x/2.x, 0.13025 for SDXL).
 //!
 //! **Naming the autoencoder.** The config names the autoencoder's file (or run directory) and,
 //! once trained, its SHA-256: loading a model whose autoencoder file has changed since is an
@@ -16,7 +19,8 @@
 //! ```toml
 //! [space]
 //! kind = "latent"
-//! autoencoder = "runs/fluent-ae-kl-f4"   # run directory or its model.safetensors
+//! autoencoder = "runs/fluent-ae-kl-f4"   # run directory or its model.safetensors, or a
+//!                                       # diffusers VAE folder (e.g. stable-diffusion-v1-5/vae)
 //! # scale = 0.18215                     # absent: measured at the start of training
 //! # latents = "on_the_fly"              # default "cache": encoded once, kept on disk
 //! ```
@@ -53,9 +57,9 @@ pub struct LatentConfig {
     /// checks the file against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
-    /// The latent scale `s` (SD's VAE: 0.18215). Absent: measured at the start of training as
-    /// `1 / std` of the latents of `scale_images` training images, and recorded in the
-    /// checkpoint.
+    /// The latent scale `s` (SD's VAE: 0.18215). Absent: a diffusers VAE's `scaling_factor`
+    /// (its `config.json`'s), else measured at the start of training as `1 / std` of the latents
+    /// of `scale_images` training images; recorded in the checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
     /// Training images whose latents measure the scale (the first of the training order).
@@ -156,6 +160,7 @@ pub fn latent_scale(latents: &[f32]) -> Result<f64> {
 pub struct LatentSpace {
     ae: Autoencoder,
     scale: f64,
+    file_scale: Option<f64>,
     hash: String,
     path: PathBuf,
     image_channels: usize,
@@ -163,7 +168,8 @@ pub struct LatentSpace {
 
 impl LatentSpace {
     /// Loads the autoencoder `cfg` names on the default device, checks it against `cfg.hash`,
-    /// and scales by `cfg.scale`, or by `scale` when given (training, before the scale is known).
+    /// and scales by `scale` when given (training, before the scale is known), else `cfg.scale`,
+    /// else a diffusers VAE's `scaling_factor`.
     pub fn load(cfg: &LatentConfig, scale: Option<f64>) -> Result<Self> {
         cfg.validate()?;
         let path = autoencoder_file(&cfg.autoencoder);
@@ -184,16 +190,17 @@ impl LatentSpace {
                 ),
             });
         }
-        let Some(scale) = scale.or(cfg.scale) else {
+        let file = AutoencoderFile::load(&path, &crate::default_device())?;
+        let Some(scale) = scale.or(cfg.scale).or(file.scaling_factor) else {
             return Err(Error::config(
                 "space.scale is not set: training measures it (prism train) and records it in the checkpoint, or set it (SD's VAE: 0.18215)",
             ));
         };
-        let file = AutoencoderFile::load(&path, &crate::default_device())?;
         Ok(Self {
             image_channels: file.config.channels,
             ae: file.autoencoder,
             scale,
+            file_scale: file.scaling_factor,
             hash,
             path,
         })
@@ -212,6 +219,11 @@ impl LatentSpace {
     /// The latent scale `s`.
     pub fn scale(&self) -> f64 {
         self.scale
+    }
+
+    /// A diffusers VAE's own `scaling_factor` (from its `config.json`), if it has one.
+    pub fn file_scale(&self) -> Option<f64> {
+        self.file_scale
     }
 
     /// The autoencoder file's SHA-256 (`sha256:…`).

@@ -99,3 +99,6 @@ impl SpaceConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod latent_tests;

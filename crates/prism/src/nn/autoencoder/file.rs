@@ -2,6 +2,13 @@
 //! `format = prism-autoencoder` and the job's `config` JSON with its `autoencoder` table): read
 //! here so that both `prism reconstruct` and a latent space ([`crate::space`]) load it the same
 //! way, and hashed, so that a latent-diffusion model can name the exact file it was trained on.
+//!
+//! A diffusers `AutoencoderKL` (Stable Diffusion's VAE, [`super::DiffusersVae`]) loads here too,
+//! so that it can be the first stage wherever prism takes an autoencoder file: a `.safetensors`
+//! without prism's `format` metadata whose tensors are diffusers' (`encoder.conv_in.weight`,
+//! `quant_conv.weight`, …), with diffusers' `config.json` beside it when there is one; or a
+//! diffusers model folder (`diffusion_pytorch_model.safetensors` + `config.json`, or a pipeline
+//! folder's `vae/`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,6 +16,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use sha2::{Digest, Sha256};
 
+use super::diffusers::{is_diffusers_vae, network, read_config};
 use super::{Autoencoder, AutoencoderConfig};
 use crate::io::{self, FORMAT_KEY, load_into};
 use crate::{Error, Result};
@@ -19,6 +27,9 @@ pub const AUTOENCODER_FORMAT: &str = "prism-autoencoder";
 /// The file name of an inference file inside a run directory.
 const MODEL_FILE: &str = "model.safetensors";
 
+/// The weights file of a diffusers model folder.
+const DIFFUSERS_FILE: &str = "diffusion_pytorch_model.safetensors";
+
 /// A loaded autoencoder file.
 #[derive(Debug)]
 pub struct AutoencoderFile {
@@ -26,18 +37,30 @@ pub struct AutoencoderFile {
     pub path: PathBuf,
     /// The network's configuration.
     pub config: AutoencoderConfig,
-    /// The whole job config of the run that wrote it (JSON).
-    pub job_json: String,
-    /// The training step it was written at.
+    /// The whole job config of the run that wrote it (JSON); `None` for a diffusers VAE.
+    pub job_json: Option<String>,
+    /// The training step it was written at (0 for a diffusers VAE).
     pub step: u64,
+    /// A diffusers VAE's latent `scaling_factor` (its `config.json`'s), if it has one.
+    pub scaling_factor: Option<f64>,
     /// The network.
     pub autoencoder: Autoencoder,
 }
 
-/// `path` itself, or `path/model.safetensors` for a run directory.
+/// `path` itself, or for a directory the first file there of `model.safetensors` (a run
+/// directory), `diffusion_pytorch_model.safetensors` (a diffusers model folder) and
+/// `vae/diffusion_pytorch_model.safetensors` (a diffusers pipeline folder); `model.safetensors`
+/// when none is.
 pub fn autoencoder_file(path: &Path) -> PathBuf {
     if path.is_dir() {
-        path.join(MODEL_FILE)
+        [
+            path.join(MODEL_FILE),
+            path.join(DIFFUSERS_FILE),
+            path.join("vae").join(DIFFUSERS_FILE),
+        ]
+        .into_iter()
+        .find(|f| f.is_file())
+        .unwrap_or_else(|| path.join(MODEL_FILE))
     } else {
         path.to_path_buf()
     }
@@ -48,11 +71,36 @@ impl AutoencoderFile {
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let file = autoencoder_file(path);
         let ck = io::load(&file)?;
-        if ck.meta(FORMAT_KEY, &file)? != AUTOENCODER_FORMAT {
-            return Err(Error::Checkpoint {
-                path: file,
-                reason: "not a prism autoencoder (train one with an [autoencoder] config)".into(),
-            });
+        match ck.metadata.get(FORMAT_KEY).map(String::as_str) {
+            Some(AUTOENCODER_FORMAT) => {}
+            None if is_diffusers_vae(&ck.tensors) => {
+                let cfg = read_config(&file)?;
+                if let Some(s) = cfg.as_ref().and_then(|c| c.scaling_factor)
+                    && !(s.is_finite() && s > 0.0)
+                {
+                    return Err(Error::Checkpoint {
+                        path: file,
+                        reason: format!(
+                            "config.json's scaling_factor must be finite and > 0, got {s}"
+                        ),
+                    });
+                }
+                let (config, autoencoder) = network(&ck.tensors, cfg.as_ref(), &file, device)?;
+                return Ok(Self {
+                    path: file,
+                    config,
+                    job_json: None,
+                    step: 0,
+                    scaling_factor: cfg.and_then(|c| c.scaling_factor),
+                    autoencoder,
+                });
+            }
+            _ => {
+                return Err(Error::Checkpoint {
+                    path: file,
+                    reason: "neither a prism autoencoder (train one with an [autoencoder] config) nor a diffusers AutoencoderKL".into(),
+                });
+            }
         }
         let job_json = ck.meta("config", &file)?.to_string();
         let bad = |e: serde_json::Error| Error::Checkpoint {
@@ -71,8 +119,9 @@ impl AutoencoderFile {
         Ok(Self {
             path: file,
             config,
-            job_json,
+            job_json: Some(job_json),
             step,
+            scaling_factor: None,
             autoencoder,
         })
     }

@@ -8,6 +8,7 @@
 mod blocks;
 mod coder;
 mod config;
+mod diffusers;
 mod file;
 mod posterior;
 mod quantizer;
@@ -19,6 +20,9 @@ use rand::Rng;
 
 pub use self::coder::{CoderShape, Decoder, Encoder};
 pub use self::config::{AutoencoderConfig, Regularizer};
+pub use self::diffusers::{
+    DiffusersVae, DiffusersVaeConfig, SD_SCALING_FACTOR, SDXL_SCALING_FACTOR, diffusers_to_prism,
+};
 pub use self::file::{AUTOENCODER_FORMAT, AutoencoderFile, autoencoder_file, file_hash, hex};
 pub use self::posterior::DiagonalGaussian;
 pub use self::quantizer::{CodebookUsage, Quantized, VectorQuantizer};
@@ -161,6 +165,11 @@ impl Autoencoder {
         self.post_quant_conv.weight.val().dims()[1]
     }
 
+    /// Channels of the images it reconstructs (its decoder's last convolution's outputs).
+    pub fn image_channels(&self) -> usize {
+        self.decoder.last_layer().weight.val().dims()[0]
+    }
+
     /// `decode(encode(x))`.
     pub fn reconstruct(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         Ok(self.decode(self.encode(x)?))
@@ -193,5 +202,7 @@ impl Autoencoder {
     }
 }
 
+#[cfg(test)]
+mod diffusers_tests;
 #[cfg(test)]
 mod tests;

@@ -40,14 +40,21 @@ fn config_json(cfg: &AeConfig) -> String {
     serde_json::to_string(cfg).expect("config serialises")
 }
 
-/// Loads an autoencoder's inference file (a file, or a run directory holding `model.safetensors`):
-/// its job config, the network on `device`, and the step it was written at.
-pub fn load_autoencoder(path: &Path, device: &Device) -> Result<(AeConfig, Autoencoder, u64)> {
+/// Loads an autoencoder's inference file (a file, or a run directory holding `model.safetensors`,
+/// or a diffusers VAE: see [`AutoencoderFile`]): its job config (`None` for a diffusers VAE), the
+/// network on `device`, and the step it was written at.
+pub fn load_autoencoder(
+    path: &Path,
+    device: &Device,
+) -> Result<(Option<AeConfig>, Autoencoder, u64)> {
     let f = AutoencoderFile::load(path, device)?;
-    let cfg: AeConfig = serde_json::from_str(&f.job_json).map_err(|e| Error::Checkpoint {
-        path: f.path.clone(),
-        reason: format!("config metadata does not parse: {e}"),
-    })?;
+    let cfg = match &f.job_json {
+        Some(json) => Some(serde_json::from_str(json).map_err(|e| Error::Checkpoint {
+            path: f.path.clone(),
+            reason: format!("config metadata does not parse: {e}"),
+        })?),
+        None => None,
+    };
     Ok((cfg, f.autoencoder, f.step))
 }
 
