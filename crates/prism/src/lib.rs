@@ -29,6 +29,7 @@ pub mod fsutil;
 mod golden_data;
 pub mod image;
 pub mod io;
+pub mod kernel;
 pub mod nn;
 pub mod objective;
 pub mod pipeline;

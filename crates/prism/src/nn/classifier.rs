@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::kernel::{conv2d, silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor};
@@ -84,8 +84,8 @@ impl Stage {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = silu(self.norm1.forward(self.conv1.forward(x)));
-        silu(self.norm2.forward(self.conv2.forward(x)))
+        let x = silu(self.norm1.forward(conv2d(&self.conv1, x)));
+        silu(self.norm2.forward(conv2d(&self.conv2, x)))
     }
 }
 

@@ -14,6 +14,7 @@ use burn::tensor::module::batch_norm_train;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::conv2d;
 use crate::{Error, Result};
 
 /// See the module docs.
@@ -116,11 +117,11 @@ impl NLayerDiscriminator {
     /// Images `[B, C, H, W]` in `[-1, 1]` → patch logits `[B, 1, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let last = self.convs.len() - 1;
-        let mut h = leaky_relu(self.convs[0].forward(x), 0.2);
+        let mut h = leaky_relu(conv2d(&self.convs[0], x), 0.2);
         for (conv, norm) in self.convs[1..last].iter().zip(&self.norms) {
-            h = leaky_relu(norm.forward(conv.forward(h)), 0.2);
+            h = leaky_relu(norm.forward(conv2d(conv, h)), 0.2);
         }
-        self.convs[last].forward(h)
+        conv2d(&self.convs[last], h)
     }
 
     /// The PyTorch (`taming`) state-dict name of each parameter path of this network, for loading

@@ -16,6 +16,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::conv2d;
 use crate::transform::dwt::{dwt2, idwt2};
 use crate::{Error, Result};
 
@@ -129,7 +130,7 @@ impl Patching {
         }
         Ok(match (&self.config, &self.conv) {
             (PatchingConfig::Dwt { levels }, _) => dwt2(x, *levels)?,
-            (_, Some(conv)) => conv.down.forward(x),
+            (_, Some(conv)) => conv2d(&conv.down, x),
             _ => x,
         })
     }

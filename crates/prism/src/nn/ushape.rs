@@ -11,10 +11,10 @@
 //! SpatialTransformer reading the context, and so does the middle (U-Net) or the transformer stack
 //! (U-ViT) when the deepest level is one of them.
 
+use crate::kernel::{conv2d, silu};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, EmbeddingConfig, GroupNorm};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::Condition;
@@ -302,7 +302,7 @@ impl UNet {
         }
         let context = class_context.as_ref().or(cond.context.as_ref());
 
-        let mut h = self.conv_in.forward(x);
+        let mut h = conv2d(&self.conv_in, x);
         let mut skips = vec![h.clone()];
         for level in &self.down {
             for block in &level.blocks {
@@ -333,7 +333,7 @@ impl UNet {
                 h = us.forward(h);
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        conv2d(&self.conv_out, silu(self.norm_out.forward(h)))
     }
 
     /// Number of classes (0: unconditional).

@@ -4,10 +4,10 @@
 //! GroupNorm + SiLU, single-head self-attention in the mid block (Rombach et al. 2022, App. G;
 //! taming-transformers `Encoder`/`Decoder`).
 
+use crate::kernel::{conv2d, silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use crate::nn::layers::{attention, conv3x3, upsample_nearest};
@@ -48,10 +48,10 @@ impl AeResBlock {
 
     /// `[B, c_in, H, W] → [B, c_out, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
+        let h = conv2d(&self.conv2, silu(self.norm2.forward(h)));
         let skip = match &self.conv_shortcut {
-            Some(conv) => conv.forward(x),
+            Some(conv) => conv2d(conv, x),
             None => x,
         };
         skip + h
@@ -193,7 +193,7 @@ impl DownBlock {
             h = r.forward(h);
         }
         for d in &self.downsamplers {
-            h = d.conv.forward(h);
+            h = conv2d(&d.conv, h);
         }
         h
     }
@@ -237,7 +237,7 @@ impl UpBlock {
             h = r.forward(h);
         }
         for u in &self.upsamplers {
-            h = u.conv.forward(upsample_nearest(h));
+            h = conv2d(&u.conv, upsample_nearest(h));
         }
         h
     }

@@ -3,10 +3,10 @@
 //! entry of `block_out_channels` (each but the last changes the resolution by 2), the mid block,
 //! `conv_norm_out`, SiLU, `conv_out`.
 
+use crate::kernel::{conv2d, silu};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::{DownBlock, MidBlock, UpBlock, norm};
@@ -57,12 +57,12 @@ impl Encoder {
 
     /// See the type docs.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.conv_in.forward(x);
+        let mut h = conv2d(&self.conv_in, x);
         for b in &self.down_blocks {
             h = b.forward(h);
         }
         let h = self.mid_block.forward(h);
-        self.conv_out.forward(silu(self.conv_norm_out.forward(h)))
+        conv2d(&self.conv_out, silu(self.conv_norm_out.forward(h)))
     }
 }
 
@@ -105,12 +105,12 @@ impl Decoder {
 
     /// The input of the last layer (`SiLU(GN(h))`, `[B, C, H, W]`) and the image it makes.
     pub fn forward_with_last_input(&self, z: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let mut h = self.mid_block.forward(self.conv_in.forward(z));
+        let mut h = self.mid_block.forward(conv2d(&self.conv_in, z));
         for b in &self.up_blocks {
             h = b.forward(h);
         }
         let h = silu(self.conv_norm_out.forward(h));
-        (h.clone(), self.conv_out.forward(h))
+        (h.clone(), conv2d(&self.conv_out, h))
     }
 
     /// See the type docs.

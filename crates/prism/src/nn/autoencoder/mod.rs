@@ -26,6 +26,7 @@ pub use self::diffusers::{
 pub use self::file::{AUTOENCODER_FORMAT, AutoencoderFile, autoencoder_file, file_hash, hex};
 pub use self::posterior::DiagonalGaussian;
 pub use self::quantizer::{CodebookUsage, Quantized, VectorQuantizer};
+use crate::kernel::conv2d;
 use crate::tensor::normal;
 use crate::{Error, Result};
 
@@ -120,7 +121,7 @@ impl Autoencoder {
     /// latent `[B, embed_dim, h, w]` (VQ).
     pub fn moments(&self, x: Tensor<4>) -> Result<Tensor<4>> {
         self.check(&x)?;
-        Ok(self.quant_conv.forward(self.encoder.forward(x)))
+        Ok(conv2d(&self.quant_conv, self.encoder.forward(x)))
     }
 
     /// The deterministic latent of images in `[-1, 1]`: the posterior mean (KL) or the
@@ -135,7 +136,7 @@ impl Autoencoder {
 
     /// Images from latents: `D(post_quant_conv(z))`.
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        self.decoder.forward(self.post_quant_conv.forward(z))
+        self.decoder.forward(conv2d(&self.post_quant_conv, z))
     }
 
     /// The latent a diffusion model works on (Rombach et al. 2022, §3.1 and the CompVis code's
@@ -192,7 +193,7 @@ impl Autoencoder {
         };
         let (last_input, x_hat) = self
             .decoder
-            .forward_with_last_input(self.post_quant_conv.forward(z));
+            .forward_with_last_input(conv2d(&self.post_quant_conv, z));
         Ok(AePass {
             x_hat,
             last_input,

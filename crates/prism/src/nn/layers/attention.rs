@@ -11,6 +11,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 use super::init_group_norm;
+use crate::kernel::conv2d;
 
 /// Upper bound on the elements of one attention score block.
 const MAX_SCORES: usize = 1 << 24;
@@ -60,7 +61,7 @@ impl AttentionBlock {
         let [b, c, h, w] = x.dims();
         let (heads, n) = (self.heads, h * w);
         let d = c / heads;
-        let qkv = self.qkv.forward(self.norm.forward(x.clone()));
+        let qkv = conv2d(&self.qkv, self.norm.forward(x.clone()));
         // [B, 3C, H, W] → three [B, heads, N, d]
         let split = |i: usize| {
             qkv.clone()
@@ -71,7 +72,7 @@ impl AttentionBlock {
         let (q, k, v) = (split(0) * (1.0 / (d as f64).sqrt()), split(1), split(2));
         let out = attention(q, k, v, MAX_SCORES);
         let out = out.swap_dims(2, 3).reshape([b, c, h, w]);
-        x + self.proj.forward(out)
+        x + conv2d(&self.proj, out)
     }
 }
 

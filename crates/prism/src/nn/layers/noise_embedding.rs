@@ -1,9 +1,9 @@
 //! Noise-level conditioning: sinusoidal features of λ followed by an MLP (ADM / DDPM style, with λ
 //! in place of the discrete timestep).
 
+use crate::kernel::silu;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 /// `[cos(λ f_k), sin(λ f_k)]` with `f_k = exp(−ln(10000)·k/half)`, `k < half = dim/2`.

@@ -1,5 +1,6 @@
 //! 2× down- and up-sampling layers of the U-Net.
 
+use crate::kernel::conv2d;
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -32,7 +33,7 @@ impl Downsample {
 
     /// `[B, C, H, W] → [B, C, H/2, W/2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(x)
+        conv2d(&self.conv, x)
     }
 }
 
@@ -52,6 +53,6 @@ impl Upsample {
 
     /// `[B, C, H, W] → [B, C, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(upsample_nearest(x))
+        conv2d(&self.conv, upsample_nearest(x))
     }
 }

@@ -5,10 +5,10 @@
 //! Dropout can be limited to low resolutions (simple diffusion §3.4): with a
 //! `dropout_max_resolution` of `r`, it is applied only to feature maps whose larger side is `≤ r`.
 
+use crate::kernel::{conv2d, silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use super::init_group_norm;
@@ -70,7 +70,7 @@ impl ResBlock {
 
     /// `x`: `[B, c_in, H, W]`, `emb`: `[B, emb_dim]` → `[B, c_out, H, W]`.
     pub fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
         let [b, c, height, width] = h.dims();
         let ss = self.emb.forward(silu(emb)).reshape([b, 2 * c, 1, 1]);
         let scale = ss.clone().narrow(1, 0, c);
@@ -82,9 +82,9 @@ impl ResBlock {
         } else {
             h
         };
-        let h = self.conv2.forward(h);
+        let h = conv2d(&self.conv2, h);
         let skip = match &self.skip {
-            Some(conv) => conv.forward(x),
+            Some(conv) => conv2d(conv, x),
             None => x,
         };
         skip + h

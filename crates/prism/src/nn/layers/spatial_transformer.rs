@@ -23,6 +23,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::attention::attention;
 use super::group_norm;
+use crate::kernel::conv2d;
 
 /// Upper bound on the elements of one attention score block (as in the attention layer).
 const MAX_SCORES: usize = 1 << 24;
@@ -185,14 +186,14 @@ impl SpatialTransformer {
 
     /// `x`: `[B, C, H, W]`, `context`: `[B, L, context_dim]` → `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>, context: Tensor<3>) -> Tensor<4> {
-        let h = self.proj_in.forward(self.norm.forward(x.clone()));
+        let h = conv2d(&self.proj_in, self.norm.forward(x.clone()));
         let [b, d, hh, ww] = h.dims();
         let mut tokens = h.reshape([b, d, hh * ww]).swap_dims(1, 2);
         for block in &self.blocks {
             tokens = block.forward(tokens, context.clone());
         }
         let h = tokens.swap_dims(1, 2).reshape([b, d, hh, ww]);
-        x + self.proj_out.forward(h)
+        x + conv2d(&self.proj_out, h)
     }
 }
 

@@ -9,7 +9,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, silu};
+use burn::tensor::activation::gelu;
+
+use crate::kernel::{conv2d, silu};
 use burn::tensor::{Device, Tensor};
 
 use super::attention::attention;
@@ -142,7 +144,7 @@ impl TransformerStack {
     /// `[B, C_in, h, w]`, `emb`: `[B, emb_dim]` → `[B, D, h, w]`.
     pub fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
         let device = x.device();
-        let h = self.proj_in.forward(x);
+        let h = conv2d(&self.proj_in, x);
         let [b, d, hh, ww] = h.dims();
         let n = hh * ww;
         let pos = position_embedding(hh, ww, d, &device).reshape([1, n, d]);
