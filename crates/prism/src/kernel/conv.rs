@@ -723,6 +723,8 @@ mod tests {
                 )
             };
             let (y_ref, w, gx_ref, gw_ref, gb_ref) = reference;
+            // The fused kernel is the one under test.
+            assert!(crate::kernel::on_flex_f32(&x));
             let x = x.require_grad();
             let y = conv2d(&conv, x.clone());
             let grads = (y.clone() * w).sum().backward();

@@ -14,17 +14,19 @@
 
 mod conv;
 mod exp;
+mod group_norm;
 mod silu;
 
 pub use conv::{FusedConv2d, conv2d};
 pub use exp::{exp_f32, sigmoid_f32};
+pub use group_norm::{FusedGroupNorm, group_norm};
 pub use silu::{FusedSilu, silu};
 
 use burn::tensor::{DType, Tensor};
 
 /// Whether `x` is an `f32` tensor on the flex CPU device (with or without autodiff): the tensors
 /// the kernels of this module take.
-fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
+pub(crate) fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32
         && matches!(
             x.device().inner().as_dispatch(),

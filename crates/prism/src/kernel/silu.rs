@@ -259,6 +259,8 @@ mod tests {
         let device = Device::flex().autodiff();
         let x = inputs(&device).require_grad();
         let w = Tensor::<4>::random(x.dims(), Distribution::Normal(0.0, 1.0), &device);
+        // The fused kernel is the one under test.
+        assert!(crate::kernel::on_flex_f32(&x));
         let grads = (silu(x.clone()) * w.clone()).sum().backward();
         let g = to_vec(x.grad(&grads).unwrap());
         let x2 = inputs(&device).require_grad();

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::kernel::{conv2d, silu};
+use crate::kernel::{conv2d, group_norm, silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, Linear, LinearConfig, PaddingConfig2d};
@@ -84,8 +84,8 @@ impl Stage {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = silu(self.norm1.forward(conv2d(&self.conv1, x)));
-        silu(self.norm2.forward(conv2d(&self.conv2, x)))
+        let x = silu(group_norm(&self.norm1, conv2d(&self.conv1, x)));
+        silu(group_norm(&self.norm2, conv2d(&self.conv2, x)))
     }
 }
 

@@ -11,7 +11,7 @@
 //! SpatialTransformer reading the context, and so does the middle (U-Net) or the transformer stack
 //! (U-ViT) when the deepest level is one of them.
 
-use crate::kernel::{conv2d, silu};
+use crate::kernel::{conv2d, group_norm, silu};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, EmbeddingConfig, GroupNorm};
@@ -333,7 +333,7 @@ impl UNet {
                 h = us.forward(h);
             }
         }
-        conv2d(&self.conv_out, silu(self.norm_out.forward(h)))
+        conv2d(&self.conv_out, silu(group_norm(&self.norm_out, h)))
     }
 
     /// Number of classes (0: unconditional).

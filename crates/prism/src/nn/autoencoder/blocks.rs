@@ -4,7 +4,7 @@
 //! GroupNorm + SiLU, single-head self-attention in the mid block (Rombach et al. 2022, App. G;
 //! taming-transformers `Encoder`/`Decoder`).
 
-use crate::kernel::{conv2d, silu};
+use crate::kernel::{conv2d, group_norm, silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -48,8 +48,8 @@ impl AeResBlock {
 
     /// `[B, c_in, H, W] → [B, c_out, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
-        let h = conv2d(&self.conv2, silu(self.norm2.forward(h)));
+        let h = conv2d(&self.conv1, silu(group_norm(&self.norm1, x.clone())));
+        let h = conv2d(&self.conv2, silu(group_norm(&self.norm2, h)));
         let skip = match &self.conv_shortcut {
             Some(conv) => conv2d(conv, x),
             None => x,
@@ -88,9 +88,7 @@ impl AeAttention {
     /// `[B, C, H, W] → [B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let tokens = self
-            .group_norm
-            .forward(x.clone())
+        let tokens = group_norm(&self.group_norm, x.clone())
             .reshape([b, c, h * w])
             .swap_dims(1, 2);
         let heads = |lin: &Linear| lin.forward(tokens.clone()).reshape([b, 1, h * w, c]);

@@ -3,7 +3,7 @@
 //! entry of `block_out_channels` (each but the last changes the resolution by 2), the mid block,
 //! `conv_norm_out`, SiLU, `conv_out`.
 
-use crate::kernel::{conv2d, silu};
+use crate::kernel::{conv2d, group_norm, silu};
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
@@ -62,7 +62,7 @@ impl Encoder {
             h = b.forward(h);
         }
         let h = self.mid_block.forward(h);
-        conv2d(&self.conv_out, silu(self.conv_norm_out.forward(h)))
+        conv2d(&self.conv_out, silu(group_norm(&self.conv_norm_out, h)))
     }
 }
 
@@ -109,7 +109,7 @@ impl Decoder {
         for b in &self.up_blocks {
             h = b.forward(h);
         }
-        let h = silu(self.conv_norm_out.forward(h));
+        let h = silu(group_norm(&self.conv_norm_out, h));
         (h.clone(), conv2d(&self.conv_out, h))
     }
 

@@ -11,7 +11,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
 use super::init_group_norm;
-use crate::kernel::conv2d;
+use crate::kernel::{conv2d, group_norm};
 
 /// Upper bound on the elements of one attention score block.
 const MAX_SCORES: usize = 1 << 24;
@@ -61,7 +61,7 @@ impl AttentionBlock {
         let [b, c, h, w] = x.dims();
         let (heads, n) = (self.heads, h * w);
         let d = c / heads;
-        let qkv = conv2d(&self.qkv, self.norm.forward(x.clone()));
+        let qkv = conv2d(&self.qkv, group_norm(&self.norm, x.clone()));
         // [B, 3C, H, W] → three [B, heads, N, d]
         let split = |i: usize| {
             qkv.clone()

@@ -5,7 +5,7 @@
 //! Dropout can be limited to low resolutions (simple diffusion §3.4): with a
 //! `dropout_max_resolution` of `r`, it is applied only to feature maps whose larger side is `≤ r`.
 
-use crate::kernel::{conv2d, silu};
+use crate::kernel::{conv2d, group_norm, silu};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, Linear, LinearConfig, PaddingConfig2d};
@@ -70,12 +70,12 @@ impl ResBlock {
 
     /// `x`: `[B, c_in, H, W]`, `emb`: `[B, emb_dim]` → `[B, c_out, H, W]`.
     pub fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
-        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
+        let h = conv2d(&self.conv1, silu(group_norm(&self.norm1, x.clone())));
         let [b, c, height, width] = h.dims();
         let ss = self.emb.forward(silu(emb)).reshape([b, 2 * c, 1, 1]);
         let scale = ss.clone().narrow(1, 0, c);
         let shift = ss.narrow(1, c, c);
-        let h = self.norm2.forward(h) * (scale + 1.0) + shift;
+        let h = group_norm(&self.norm2, h) * (scale + 1.0) + shift;
         let h = silu(h);
         let h = if dropout_active(self.dropout_max_resolution, height, width) {
             self.dropout.forward(h)

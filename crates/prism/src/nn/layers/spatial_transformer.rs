@@ -23,7 +23,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::attention::attention;
 use super::group_norm;
-use crate::kernel::conv2d;
+use crate::kernel::{self, conv2d};
 
 /// Upper bound on the elements of one attention score block (as in the attention layer).
 const MAX_SCORES: usize = 1 << 24;
@@ -186,7 +186,7 @@ impl SpatialTransformer {
 
     /// `x`: `[B, C, H, W]`, `context`: `[B, L, context_dim]` → `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>, context: Tensor<3>) -> Tensor<4> {
-        let h = conv2d(&self.proj_in, self.norm.forward(x.clone()));
+        let h = conv2d(&self.proj_in, kernel::group_norm(&self.norm, x.clone()));
         let [b, d, hh, ww] = h.dims();
         let mut tokens = h.reshape([b, d, hh * ww]).swap_dims(1, 2);
         for block in &self.blocks {
