@@ -149,12 +149,14 @@ fn bad_autoencoder_configs_are_refused_with_the_key() {
 }
 
 /// Held-out mean |x − x̂| must fall below this fraction of the mean-image predictor's (an
-/// untrained autoencoder is above 1). The GAN phase makes the end point chaotic: two runs that
-/// differ only in float rounding (burn's composed convolution and SiLU against prism's fused
-/// kernels; identical losses to 5 digits for the first 20 steps) ended at 0.47 and 0.52.
+/// untrained autoencoder is above 1). The GAN phase makes the end point chaotic: with the GAN
+/// from step 150, runs that differ only in float rounding (burn's composed ops against prism's
+/// fused kernels, losses equal to 4–5 digits for the first 20 steps) ended at 0.47, 0.52 and
+/// 0.99 — the last one a GAN phase that wrecked the reconstructions. From step 200 (this test):
+/// 0.54.
 const MAX_L1_RATIO: f64 = 0.6;
 
-/// An f4 KL autoencoder (L1 + PatchGAN from step 150, no LPIPS) trained for 300 steps of batch 16
+/// An f4 KL autoencoder (L1 + PatchGAN from step 200, no LPIPS) trained for 300 steps of batch 16
 /// on 2,000 Fashion-MNIST images (32×32, 8×8×3 latents) reconstructs 200 held-out images with a
 /// mean absolute error below `MAX_L1_RATIO` of the best constant image (the training mean).
 #[test]
@@ -164,7 +166,7 @@ const MAX_L1_RATIO: f64 = 0.6;
 )]
 fn autoencoder_learns_on_real_images() {
     let _turn = take_turn();
-    let mut cfg = tiny(Regularizer::Kl, 2200, 150);
+    let mut cfg = tiny(Regularizer::Kl, 2200, 200);
     cfg.data.image_size = 32;
     cfg.data.held_out = 200;
     cfg.autoencoder.block_out_channels = vec![16, 32, 32];

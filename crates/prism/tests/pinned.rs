@@ -118,7 +118,11 @@ fn blurring_run_is_pinned() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-const SAMPLE_CHECKSUM: u64 = 0x956a_75ae_972c_ce3f;
-const LOSS_CHECKSUM: u64 = 0xccc2_5527_af45_b558;
-const BLUR_LOSS_CHECKSUM: u64 = 0x287a_357e_a016_06af;
-const BLUR_SAMPLE_CHECKSUM: u64 = 0x2693_02f6_8fc0_1b65;
+// Re-pinned for prism's fused CPU kernels (`prism::kernel`: SiLU, GroupNorm, tiled convolution),
+// which round differently from burn's composed ops: the shipped checkpoint's sample sum moved
+// from -8668.022306 to -8668.022347 (16,384 pixels), the Gaussian run's first and last losses
+// are unchanged to 6 digits (0.831863, 0.544612).
+const SAMPLE_CHECKSUM: u64 = 0xc699_6228_8904_231d;
+const LOSS_CHECKSUM: u64 = 0x7142_c82d_fe28_7718;
+const BLUR_LOSS_CHECKSUM: u64 = 0x0b73_7231_d77f_d911;
+const BLUR_SAMPLE_CHECKSUM: u64 = 0xcb4f_0a24_18e9_c54b;
