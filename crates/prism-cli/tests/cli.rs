@@ -69,6 +69,14 @@ fn bad_inputs_fail_cleanly_with_names() {
     );
     std::fs::remove_file(cfg).ok();
 
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args(["schedule", "--points", "3"])
+        .env("BURN_DEVICE", "nosuchgpu")
+        .output()
+        .unwrap();
+    fails_with(&o, "BURN_DEVICE=nosuchgpu names no backend");
+    assert!(stderr(&o).contains("flex"), "{}", stderr(&o));
+
     let o = cli("schedule --points 1", &[]);
     assert!(
         !o.status.success() && stderr(&o).contains("--points"),

@@ -49,8 +49,8 @@ pub use error::{Error, Result};
 /// The device computations run on: burn's pure-Rust `flex` CPU backend, unless this crate's `wgpu`,
 /// `cuda` or `tch` feature asks for another (then burn's first enabled backend: CUDA, wgpu,
 /// LibTorch) or the `BURN_DEVICE` environment variable names a backend (burn's override: `flex`,
-/// `wgpu`, `vulkan`, `cuda`, `tch`, …; one not compiled in is refused by burn with a panic that
-/// names it).
+/// `wgpu`, `vulkan`, `cuda`, `tch`, …; the binary refuses one not compiled in through
+/// [`check_device_override`] before it gets here, where burn would panic).
 ///
 /// A build can hold burn's wgpu backend without asking for it: the test build does (a
 /// dev-dependency enables it, so that `tests/wgpu.rs` compares it with the CPU), and there every
@@ -63,6 +63,41 @@ pub fn default_device() -> burn::tensor::Device {
     } else {
         burn::tensor::Device::flex()
     }
+}
+
+/// The backends `BURN_DEVICE` may name in this build: `flex` always, and `wgpu`, `cuda` or `tch`
+/// when the crate feature of that name compiled it in.
+pub fn device_overrides() -> Vec<&'static str> {
+    let mut names = vec!["flex"];
+    for (on, name) in [
+        (cfg!(feature = "wgpu"), "wgpu"),
+        (cfg!(feature = "cuda"), "cuda"),
+        (cfg!(feature = "tch"), "tch"),
+    ] {
+        if on {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Refuses a `BURN_DEVICE` that names no backend of this build, with the names it accepts (burn
+/// itself panics on one, deep inside the first tensor op). The `prism` binary calls this first.
+pub fn check_device_override() -> Result<()> {
+    let Some(value) = std::env::var_os("BURN_DEVICE") else {
+        return Ok(());
+    };
+    let value = value.to_string_lossy().to_lowercase();
+    let known = device_overrides();
+    if known.contains(&value.as_str()) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "BURN_DEVICE={value} names no backend of this build of prism, which has: {} \
+         (GPU backends need the crate's `wgpu`, `cuda` or `tch` feature; README, \"GPU\"); \
+         unset BURN_DEVICE or name one of those",
+        known.join(", ")
+    )))
 }
 
 /// Which backend and device `device` is, for logs: `Flex(…)` for the CPU backend, `Cube(Wgpu(…))`

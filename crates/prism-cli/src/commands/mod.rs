@@ -19,6 +19,7 @@ use crate::args::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    prism::check_device_override()?;
     if !matches!(cli.command, Command::Schedule(_)) {
         // Which backend computes: the CPU (`Flex`) or a GPU compiled in with `wgpu` / `cuda`.
         eprintln!(
