@@ -68,6 +68,10 @@ RNG = re.compile(r"prism::tensor::normal|rand_distr|rand_chacha|chacha20|burn_st
 BACKWARD_STEP = re.compile(r">::(\w+)::\w+ as burn_autodiff::ops::backward::Backward")
 FORWARD_OP = re.compile(r"^burn_dispatch::ops::\w+::<impl .*>::(\w+)$")
 FLEX_OP = re.compile(r"^burn_flex::ops::(\w+)::")
+# prism's own kernels (`prism::kernel`, burn backend extensions): module and item.
+KERNEL = re.compile(r"prism::kernel::(conv|group_norm|silu)::(\w+)")
+KERNEL_BACKWARD = {"input_grad", "weight_grad", "col2im_channel", "ConvBackward",
+                   "ConvNoBiasBackward", "GroupNormBackward", "SiluBackward"}
 BURN_RUNTIME = re.compile(r"^(<)?burn_(autodiff|dispatch|tensor|backend|std|ir)::")
 
 
@@ -120,6 +124,16 @@ def _classify(frames):
             return op_class(m.group(1), True), m.group(1) + " (backward)"
         if f.startswith("burn_nn::") and ("group_norm" in f or "GroupNorm" in f):
             return "normalisation (GroupNorm forward)", "group_norm"
+        m = KERNEL.search(f)
+        if m:
+            module, item = m.group(1), m.group(2)
+            back = backward or item in KERNEL_BACKWARD
+            if module == "conv":
+                return ("conv backward" if back else "conv forward"), "prism conv " + item
+            if module == "group_norm" and not back:
+                return "normalisation (GroupNorm forward)", "prism group_norm"
+            # GroupNorm's backward counts as element-wise, as burn's composed one did.
+            return "element-wise, reductions, copies", f"prism {module} {item}"
         m = FORWARD_OP.match(f)
         if m:
             return op_class(m.group(1), backward), m.group(1)
