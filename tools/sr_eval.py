@@ -2,8 +2,10 @@
 """Evidence for docs/super-resolution.md: PSNR and SSIM of 4x super-resolution against bicubic and
 nearest upsampling, measured with scikit-image on the PNGs that `prism upscale` writes.
 
-NOT part of prism's library or tests: an evaluation script for the figures in the docs (prism's own
-golden-tested PSNR/SSIM live in `prism::eval` once the evaluation branch lands).
+NOT part of prism's library or tests: an evaluation script for the figures in the docs. The figures
+in docs/super-resolution.md come from prism's own golden-tested metrics (`prism eval --pairs`) on the
+folders this script writes; `score` is the scikit-image cross-check (its SSIM uses scikit-image's
+default 7x7 uniform window, prism's the paper's Gaussian window, so SSIMs differ slightly).
 
 Needs: numpy, pillow, scikit-image (versions used: numpy 2.4.6, pillow 13.0.0, scikit-image 0.26.0).
 
@@ -11,6 +13,10 @@ Needs: numpy, pillow, scikit-image (versions used: numpy 2.4.6, pillow 13.0.0, s
       The last HELD_OUT files of DATA_DIR (sorted, as prism's data.held_out split takes them), the
       first COUNT of those: composited on white, written as OUT_DIR/truth/NAME.png; average-pooled
       by 4 (as the stage's training condition) and rounded to 8 bits as OUT_DIR/low/NAME.png.
+  tools/sr_eval.py baselines OUT_DIR
+      Writes OUT_DIR/bicubic/NAME.png and OUT_DIR/nearest/NAME.png (PIL BICUBIC / NEAREST upsampling
+      of OUT_DIR/low to the truth's size), so that every method can be scored the same way with
+      `prism eval --pairs OUT_DIR/truth FOLDER --metrics psnr,ssim,lpips --lpips WEIGHTS`.
   tools/sr_eval.py score OUT_DIR [SR_DIR]
       PSNR / SSIM (data range 255, SSIM over RGB with channel_axis) of bicubic (PIL BICUBIC) and
       nearest upsampling of OUT_DIR/low, and of SR_DIR/NAME.png when given, against OUT_DIR/truth;
@@ -51,6 +57,17 @@ def prepare(data_dir, held_out, count, out_dir):
     print(f"{len(chosen)} held-out images in {out_dir}/truth and {out_dir}/low")
 
 
+def baselines(out_dir):
+    names = sorted(os.listdir(os.path.join(out_dir, "truth")))
+    for kind, method in (("bicubic", Image.BICUBIC), ("nearest", Image.NEAREST)):
+        os.makedirs(os.path.join(out_dir, kind), exist_ok=True)
+        for name in names:
+            truth = Image.open(os.path.join(out_dir, "truth", name))
+            low = Image.open(os.path.join(out_dir, "low", name)).convert("RGB")
+            low.resize(truth.size, method).save(os.path.join(out_dir, kind, name))
+    print(f"{len(names)} images in {out_dir}/bicubic and {out_dir}/nearest")
+
+
 def metrics(a, b):
     return (
         peak_signal_noise_ratio(b, a, data_range=255),
@@ -86,6 +103,8 @@ def score(out_dir, sr_dir=None):
 if __name__ == "__main__":
     if len(sys.argv) >= 6 and sys.argv[1] == "prepare":
         prepare(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif len(sys.argv) == 3 and sys.argv[1] == "baselines":
+        baselines(sys.argv[2])
     elif len(sys.argv) in (3, 4) and sys.argv[1] == "score":
         score(sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None)
     else:
