@@ -25,8 +25,8 @@ for net in fmnist bench; do
   for step in train sample; do
     name="unet/${step}_step/f32/${net}"
     echo "== prism $name"
-    "$bench" --bench "$name" --noplot 2>&1 | tee "$out/prism-$net-$step.txt" | grep -E "time:" || true
-    secs=$(grep -oE "time: +\[[^]]*\]" "$out/prism-$net-$step.txt" | awk '{
+    "$bench" --bench "$name" --noplot --discard-baseline 2>&1 | tee "$out/prism-$net-$step.txt" | grep -E "time:" || true
+    secs=$(grep -oE "time: +\[[^]]*\]" "$out/prism-$net-$step.txt" | head -1 | awk '{
       v=$4; u=$5; if (u=="ms") v/=1000; if (u=="µs"||u=="us") v/=1e6; print v }')
     perf record -q -F 499 -e cpu-clock -e sched:sched_switch --call-graph dwarf,16384 \
       -o "$out/perf-$net-$step.data" -- "$bench" --bench --profile-time "$SECONDS_EACH" "$name" \

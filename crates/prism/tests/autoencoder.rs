@@ -153,7 +153,7 @@ fn bad_autoencoder_configs_are_refused_with_the_key() {
 /// from step 150, runs that differ only in float rounding (burn's composed ops against prism's
 /// fused kernels, losses equal to 4–5 digits for the first 20 steps) ended at 0.47, 0.52 and
 /// 0.99 — the last one a GAN phase that wrecked the reconstructions. From step 200 (this test):
-/// 0.54.
+/// 0.54 and 0.48 with two builds of the kernels.
 const MAX_L1_RATIO: f64 = 0.6;
 
 /// An f4 KL autoencoder (L1 + PatchGAN from step 200, no LPIPS) trained for 300 steps of batch 16

@@ -1,22 +1,21 @@
-//! 2-D convolution as tiled im2col + gemm with well-shaped matrix products, forward and backward.
+//! The weight gradient of a 2-D convolution as tiled im2col and one well-shaped matrix product.
 //!
 //! burn computes a convolution's weight gradient as another convolution, with batch and channels
 //! swapped and the whole `H × W` output gradient as its kernel (`burn_backend`'s
-//! `conv2d_weight_grad_no_groups`); on flex that is a matrix product of width 9 and measured
-//! about twice the time of the forward convolution (BENCHMARKS.md). Here a convolution with one
-//! group is computed as in Caffe's and PyTorch's CPU kernels, over tiles of output positions
-//! (whole images of the batch, or rows of one image when an image alone is too large), with
-//! `col [C_in·k_h·k_w, N]` the input taps of the tile's `N` positions (im2col, zeros in the
-//! padding) and `W` the weight as a `[C_out, C_in·k_h·k_w]` matrix:
+//! `conv2d_weight_grad_no_groups`). On flex that is a matrix product of width 9. Here, for a
+//! convolution with one group, it is computed as Caffe's and PyTorch's CPU kernels do, over tiles
+//! of output positions: whole images of the batch, or rows of one image when an image alone is too
+//! large. With `col [C_in·k_h·k_w, N]` the input taps of a tile's `N` positions (im2col, with zeros
+//! in the padding) and `G_tile [C_out, N]` the output gradient there,
 //!
-//! - forward: `y_tile [C_out, N] = W · col`, plus the bias;
-//! - input gradient: `∂col = Wᵀ · G_tile`, summed back onto the input positions (col2im);
-//! - weight gradient: `(∂L/∂W)ᵀ = Σ_tiles col · G_tileᵀ`.
+//! `(∂L/∂W)ᵀ [C_in·k_h·k_w, C_out] = Σ_tiles col · G_tileᵀ`.
 //!
-//! Tiles keep `col` under [`COL_ELEMENTS`] floats, so it is still in cache when gemm reads it
-//! and memory stays bounded at any image size; the products run on flex's gemm. Results equal
-//! burn's convolution to rounding (tested, including strides, dilation, asymmetric padding and
-//! row tiles).
+//! Tiles keep `col` under [`COL_ELEMENTS`] floats, so it is still in cache when gemm reads it, and
+//! memory stays bounded at any image size. The products run on flex's gemm. The forward pass and
+//! the input gradient are flex's own (`conv2d`, `conv2d_x_backward`). Those were also written as
+//! tiled im2col + gemm and measured: with two threads they were slower than flex's (BENCHMARKS.md).
+//! The result equals burn's weight gradient to rounding (tested, including strides, dilation,
+//! asymmetric padding and row tiles).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -31,7 +30,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::on_flex_f32;
+use super::{contiguous, on_flex_f32};
 
 /// Largest im2col tile, in floats (2 MB: the tile is still in cache when gemm reads it).
 const COL_ELEMENTS: usize = 1 << 19;
@@ -52,21 +51,24 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let x = x.into_dispatch();
     let weight = conv.weight.val().into_dispatch();
     let out = match &conv.bias {
-        Some(bias) => {
-            <Dispatch as FusedConv2d>::tiled_conv2d(x, weight, bias.val().into_dispatch(), options)
-        }
-        None => <Dispatch as FusedConv2d>::tiled_conv2d_no_bias(x, weight, options),
+        Some(bias) => <Dispatch as FusedConv2d>::conv2d_tiled_wgrad(
+            x,
+            weight,
+            bias.val().into_dispatch(),
+            options,
+        ),
+        None => <Dispatch as FusedConv2d>::conv2d_tiled_wgrad_no_bias(x, weight, options),
     };
     Tensor::from_dispatch(out)
 }
 
-/// The backend extension: a convolution, its input gradient and its weight gradient. The default
-/// bodies are burn's (any backend); `Flex` overrides them with the tiled kernels, `Autodiff`
-/// records the convolution with a backward pass that calls them.
+/// The backend extension: a convolution and its weight gradient. The default bodies are burn's
+/// (any backend); `Flex` overrides the weight gradient, `Autodiff` records the convolution with
+/// a backward pass that calls it.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedConv2d: Backend {
     /// `conv2d(x, weight) + bias`.
-    fn tiled_conv2d(
+    fn conv2d_tiled_wgrad(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -76,22 +78,12 @@ pub trait FusedConv2d: Backend {
     }
 
     /// `conv2d(x, weight)` (a convolution without bias).
-    fn tiled_conv2d_no_bias(
+    fn conv2d_tiled_wgrad_no_bias(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         Self::conv2d(x, weight, None, options)
-    }
-
-    /// `∂L/∂x` from the output gradient `grad`.
-    fn conv2d_input_grad(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        Self::conv2d_x_backward(x, weight, grad, options)
     }
 
     /// `∂L/∂W` from the input `x` and the output gradient `grad`.
@@ -106,63 +98,23 @@ pub trait FusedConv2d: Backend {
 }
 
 impl FusedConv2d for Flex {
-    fn tiled_conv2d(
-        x: FlexTensor,
-        weight: FlexTensor,
-        bias: FlexTensor,
-        options: ConvOptions<2>,
-    ) -> FlexTensor {
-        if !applies(&x, &weight, &options) || bias.dtype() != DType::F32 {
-            return Self::conv2d(x, weight, Some(bias), options);
-        }
-        let bias = contiguous(bias);
-        forward(x, weight, bias.as_slice::<f32>(), &options)
-    }
-
-    fn tiled_conv2d_no_bias(
-        x: FlexTensor,
-        weight: FlexTensor,
-        options: ConvOptions<2>,
-    ) -> FlexTensor {
-        if !applies(&x, &weight, &options) {
-            return Self::conv2d(x, weight, None, options);
-        }
-        forward(x, weight, None, &options)
-    }
-
-    fn conv2d_input_grad(
-        x: FlexTensor,
-        weight: FlexTensor,
-        grad: FlexTensor,
-        options: ConvOptions<2>,
-    ) -> FlexTensor {
-        if !applies(&x, &weight, &options) || grad.dtype() != DType::F32 {
-            return Self::conv2d_x_backward(x, weight, grad, options);
-        }
-        input_grad(x, weight, grad, &options)
-    }
-
     fn conv2d_weight_grad(
         x: FlexTensor,
         weight: FlexTensor,
         grad: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        if !applies(&x, &weight, &options) || grad.dtype() != DType::F32 {
+        let applies = options.groups == 1
+            && x.dtype() == DType::F32
+            && grad.dtype() == DType::F32
+            && x.layout().shape().num_dims() == 4
+            && weight.layout().shape().num_dims() == 4;
+        if !applies {
             return Self::conv2d_weight_backward(x, weight, grad, options);
         }
         let w = weight.layout().shape().clone();
         weight_grad(x, grad, [w[0], w[1], w[2], w[3]], &options)
     }
-}
-
-/// Whether the tiled kernels take this convolution: `f32`, 4-D, one group.
-fn applies(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> bool {
-    options.groups == 1
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && x.layout().shape().num_dims() == 4
-        && weight.layout().shape().num_dims() == 4
 }
 
 /// Inputs of the backward pass.
@@ -190,7 +142,7 @@ impl<B: Backend + FusedConv2d> Backward<B, 3> for ConvBackward {
             options,
         } = ops.state;
         if let Some(node) = node_x {
-            let g = B::conv2d_input_grad(x.clone(), weight.clone(), grad.clone(), options.clone());
+            let g = B::conv2d_x_backward(x.clone(), weight.clone(), grad.clone(), options.clone());
             grads.register::<B>(node.id, g);
         }
         if let Some(node) = node_bias
@@ -220,7 +172,7 @@ impl<B: Backend + FusedConv2d> Backward<B, 2> for ConvNoBiasBackward {
 }
 
 impl<B: Backend + FusedConv2d, C: CheckpointStrategy> FusedConv2d for Autodiff<B, C> {
-    fn tiled_conv2d(
+    fn conv2d_tiled_wgrad(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -244,17 +196,17 @@ impl<B: Backend + FusedConv2d, C: CheckpointStrategy> FusedConv2d for Autodiff<B
                             bias: Some(bias.clone()),
                             options: options.clone(),
                         };
-                        prep.finish(state, B::tiled_conv2d(x, weight, bias, options))
+                        prep.finish(state, B::conv2d(x, weight, Some(bias), options))
                     }
                     OpsKind::UnTracked(prep) => {
-                        prep.finish(B::tiled_conv2d(x, weight, bias, options))
+                        prep.finish(B::conv2d(x, weight, Some(bias), options))
                     }
                 }
             }
         }
     }
 
-    fn tiled_conv2d_no_bias(
+    fn conv2d_tiled_wgrad_no_bias(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
@@ -273,23 +225,12 @@ impl<B: Backend + FusedConv2d, C: CheckpointStrategy> FusedConv2d for Autodiff<B
                             bias: None,
                             options: options.clone(),
                         };
-                        prep.finish(state, B::tiled_conv2d_no_bias(x, weight, options))
+                        prep.finish(state, B::conv2d(x, weight, None, options))
                     }
-                    OpsKind::UnTracked(prep) => {
-                        prep.finish(B::tiled_conv2d_no_bias(x, weight, options))
-                    }
+                    OpsKind::UnTracked(prep) => prep.finish(B::conv2d(x, weight, None, options)),
                 }
             }
         }
-    }
-
-    fn conv2d_input_grad(
-        _x: FloatTensor<Self>,
-        _weight: FloatTensor<Self>,
-        _grad: FloatTensor<Self>,
-        _options: ConvOptions<2>,
-    ) -> FloatTensor<Self> {
-        unreachable!("gradients are computed on the inner backend")
     }
 
     fn conv2d_weight_grad(
@@ -396,162 +337,6 @@ fn weight_grad(
     FlexTensor::from_data(TensorData::new(acc, Shape::from(w_shape.to_vec())))
 }
 
-/// `conv2d(x, weight) + bias` of `x [B, C_in, H, W]` (see the module docs).
-fn forward(
-    x: FlexTensor,
-    weight: FlexTensor,
-    bias: Option<&[f32]>,
-    options: &ConvOptions<2>,
-) -> FlexTensor {
-    let x = contiguous(x);
-    let weight = contiguous(weight);
-    let xs = x.as_slice::<f32>().expect("contiguous f32");
-    let xd = x.layout().shape().clone();
-    let wd = weight.layout().shape().clone();
-    let (batch, c_in, height, width) = (xd[0], xd[1], xd[2], xd[3]);
-    let (c_out, kh, kw) = (wd[0], wd[2], wd[3]);
-    let k = c_in * kh * kw;
-    let out_side = |size: usize, (p0, p1): (usize, usize), kernel: usize, s: usize, d: usize| {
-        (size + p0 + p1).saturating_sub(d * (kernel - 1) + 1) / s + 1
-    };
-    let h_out = out_side(
-        height,
-        options.padding[0],
-        kh,
-        options.stride[0],
-        options.dilation[0],
-    );
-    let w_out = out_side(
-        width,
-        options.padding[1],
-        kw,
-        options.stride[1],
-        options.dilation[1],
-    );
-    let geometry = Geometry::new(height, width, w_out, kh, kw, options);
-    let w_mat = weight.reshape(Shape::from(vec![c_out, k]));
-    let plane = h_out * w_out;
-
-    let mut out = vec![0.0f32; batch * c_out * plane];
-    let mut col: Vec<f32> = Vec::new();
-    for tile in tiles(batch, h_out, w_out, (COL_ELEMENTS / k.max(1)).max(w_out)) {
-        let n = tile.nb * tile.rows * w_out;
-        let run = tile.rows * w_out;
-        col.clear();
-        col.resize(k * n, 0.0);
-        im2col(xs, c_in, &geometry, tile, &mut col);
-        let rhs = FlexTensor::from_data(TensorData::new(std::mem::take(&mut col), [k, n]));
-        let prod = contiguous(Flex::float_matmul(w_mat.clone(), rhs.clone()));
-        let ps = prod.as_slice::<f32>().expect("contiguous f32");
-        for image in 0..tile.nb {
-            let planes = &mut out[(tile.b0 + image) * c_out * plane..][..c_out * plane];
-            planes
-                .par_chunks_mut(plane)
-                .enumerate()
-                .for_each(|(co, dst)| {
-                    let dst = &mut dst[tile.r0 * w_out..][..run];
-                    dst.copy_from_slice(&ps[co * n + image * run..][..run]);
-                    if let Some(b) = bias {
-                        dst.iter_mut().for_each(|v| *v += b[co]);
-                    }
-                });
-        }
-        drop(prod);
-        col = rhs.into_data().try_into_vec::<f32>().unwrap_or_default();
-    }
-    FlexTensor::from_data(TensorData::new(out, [batch, c_out, h_out, w_out]))
-}
-
-/// `∂L/∂x` of a one-group convolution from its output gradient `grad [B, C_out, H_out, W_out]`.
-fn input_grad(
-    x: FlexTensor,
-    weight: FlexTensor,
-    grad: FlexTensor,
-    options: &ConvOptions<2>,
-) -> FlexTensor {
-    let weight = contiguous(weight);
-    let grad = contiguous(grad);
-    let gs = grad.as_slice::<f32>().expect("contiguous f32");
-    let xd = x.layout().shape().clone();
-    let wd = weight.layout().shape().clone();
-    let gd = grad.layout().shape().clone();
-    let (batch, c_in, height, width) = (xd[0], xd[1], xd[2], xd[3]);
-    let (c_out, kh, kw) = (wd[0], wd[2], wd[3]);
-    let (h_out, w_out) = (gd[2], gd[3]);
-    let k = c_in * kh * kw;
-    let geometry = Geometry::new(height, width, w_out, kh, kw, options);
-    // Wᵀ as a contiguous [k, C_out] matrix (small).
-    let w_t = contiguous(weight.reshape(Shape::from(vec![c_out, k])).transpose(0, 1));
-    let plane = height * width;
-
-    let mut dx = vec![0.0f32; batch * c_in * plane];
-    let mut g: Vec<f32> = Vec::new();
-    for tile in tiles(batch, h_out, w_out, (COL_ELEMENTS / k.max(1)).max(w_out)) {
-        let n = tile.nb * tile.rows * w_out;
-        g.clear();
-        g.resize(c_out * n, 0.0);
-        gather_grad(gs, c_out, h_out, w_out, tile, &mut g);
-        let rhs = FlexTensor::from_data(TensorData::new(std::mem::take(&mut g), [c_out, n]));
-        let dcol = contiguous(Flex::float_matmul(w_t.clone(), rhs.clone()));
-        let ds = dcol.as_slice::<f32>().expect("contiguous f32");
-        for image in 0..tile.nb {
-            let planes = &mut dx[(tile.b0 + image) * c_in * plane..][..c_in * plane];
-            planes
-                .par_chunks_mut(plane)
-                .enumerate()
-                .for_each(|(c, dst)| col2im_channel(ds, c, n, image, &geometry, tile, dst));
-        }
-        drop(dcol);
-        g = rhs.into_data().try_into_vec::<f32>().unwrap_or_default();
-    }
-    FlexTensor::from_data(TensorData::new(dx, [batch, c_in, height, width]))
-}
-
-/// Adds the rows `(c, i, j)` of `dcol [k, n]` for image `image` of the tile onto channel `c`'s
-/// input plane `dst [H·W]`: the transpose of [`im2col`].
-fn col2im_channel(
-    dcol: &[f32],
-    c: usize,
-    n: usize,
-    image: usize,
-    g: &Geometry,
-    tile: Tile,
-    dst: &mut [f32],
-) {
-    for i in 0..g.kh {
-        for j in 0..g.kw {
-            let row = &dcol[((c * g.kh + i) * g.kw + j) * n..][..n];
-            let offset = (j * g.dilation[1]) as isize - g.pad[1] as isize;
-            let (lo, hi) = valid_range(offset, g.stride[1], g.width, g.w_out);
-            if lo >= hi {
-                continue;
-            }
-            for r in 0..tile.rows {
-                let oh = tile.r0 + r;
-                let ih = (oh * g.stride[0] + i * g.dilation[0]) as isize - g.pad[0] as isize;
-                if ih < 0 || ih >= g.height as isize {
-                    continue;
-                }
-                let src = &row[(image * tile.rows + r) * g.w_out..][..g.w_out];
-                let dst_row = &mut dst[ih as usize * g.width..][..g.width];
-                let first = (lo as isize * g.stride[1] as isize + offset) as usize;
-                if g.stride[1] == 1 {
-                    for (d, &v) in dst_row[first..first + (hi - lo)]
-                        .iter_mut()
-                        .zip(&src[lo..hi])
-                    {
-                        *d += v;
-                    }
-                } else {
-                    for (iw, &v) in (first..).step_by(g.stride[1]).zip(&src[lo..hi]) {
-                        dst_row[iw] += v;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Sizes, stride, dilation and leading padding of a convolution.
 #[derive(Clone, Copy, Debug)]
 struct Geometry {
@@ -649,15 +434,6 @@ fn gather_grad(gs: &[f32], c_out: usize, h_out: usize, w_out: usize, tile: Tile,
             dst[image * run..][..run].copy_from_slice(&gs[src..src + run]);
         }
     });
-}
-
-/// `x` with a contiguous layout starting at offset 0 (a copy only when it is not already).
-fn contiguous(x: FlexTensor) -> FlexTensor {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x
-    } else {
-        x.to_contiguous()
-    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use burn::nn::GroupNorm;
 use burn::tensor::{Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::on_flex_f32;
+use super::{contiguous, on_flex_f32};
 
 /// `norm.forward(x)` for `x [B, C, …]`, fused on the flex CPU device for an affine GroupNorm;
 /// burn's `GroupNorm::forward` elsewhere.
@@ -214,14 +214,6 @@ fn statistics(x: &[f32], epsilon: f64) -> (f32, f32) {
     let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
     let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
     (mean as f32, (1.0 / (var + epsilon).sqrt()) as f32)
-}
-
-fn contiguous(x: FlexTensor) -> FlexTensor {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x
-    } else {
-        x.to_contiguous()
-    }
 }
 
 /// The backward pass's inputs.

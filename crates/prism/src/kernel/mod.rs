@@ -34,5 +34,14 @@ pub(crate) fn on_flex_f32<const D: usize>(x: &Tensor<D>) -> bool {
         )
 }
 
+/// `x` with a contiguous layout starting at offset 0 (a copy only when it is not already).
+fn contiguous(x: burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {
+    if x.is_contiguous() && x.layout().start_offset() == 0 {
+        x
+    } else {
+        x.to_contiguous()
+    }
+}
+
 /// Elements per rayon task: below this a tensor is processed on the calling thread.
 const CHUNK: usize = 1 << 15;

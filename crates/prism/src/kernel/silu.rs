@@ -18,7 +18,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::exp::sigmoid_f32;
-use super::{CHUNK, on_flex_f32};
+use super::{CHUNK, contiguous, on_flex_f32};
 
 /// `silu(x) = x·σ(x)` (the activation of the U-Net, U-ViT and autoencoder blocks), fused on the
 /// flex CPU device; burn's `activation::silu` elsewhere.
@@ -108,15 +108,6 @@ impl<B: Backend + FusedSilu, C: CheckpointStrategy> FusedSilu for Autodiff<B, C>
             }
             OpsKind::UnTracked(prep) => prep.finish(B::fused_silu(x.into_primitive())),
         }
-    }
-}
-
-/// `x` with a contiguous layout starting at offset 0 (a copy only when it is not already).
-fn contiguous(x: FlexTensor) -> FlexTensor {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x
-    } else {
-        x.to_contiguous()
     }
 }
 
