@@ -20,7 +20,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::GroupNorm;
-use burn::tensor::{Shape, Tensor, TensorData};
+use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::{contiguous, on_flex_f32};
@@ -31,13 +31,23 @@ pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
     let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) else {
         return norm.forward(x);
     };
-    if !norm.affine || D < 3 || !on_flex_f32(&x) || x.dims()[1] != norm.num_channels {
+    let (gamma, beta) = (gamma.val(), beta.val());
+    // The kernel reads γ and β as `f32` slices of one value per channel; anything else (weights
+    // of another dtype, a malformed checkpoint) goes to burn's module and its own checks.
+    let params_fit = |p: &Tensor<1>| p.dtype() == DType::F32 && p.dims() == [norm.num_channels];
+    if !norm.affine
+        || D < 3
+        || !on_flex_f32(&x)
+        || x.dims()[1] != norm.num_channels
+        || !params_fit(&gamma)
+        || !params_fit(&beta)
+    {
         return norm.forward(x);
     }
     Tensor::from_dispatch(<Dispatch as FusedGroupNorm>::fused_group_norm(
         x.into_dispatch(),
-        gamma.val().into_dispatch(),
-        beta.val().into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
         norm.num_groups,
         norm.epsilon,
     ))
