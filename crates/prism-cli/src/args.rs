@@ -350,8 +350,10 @@ pub struct ReconstructArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// A model file (a run's model.safetensors): evaluate it against its held-out images. Without
-    /// it, evaluate image sets from anywhere with --samples/--reference or --pairs.
+    /// A model file (a run's model.safetensors): evaluate it against its held-out images. An
+    /// autoencoder's file (or run directory) is scored on its reconstructions of them (l1, psnr,
+    /// ssim, lpips, fid = rFID). Without it, evaluate image sets from anywhere with
+    /// --samples/--reference or --pairs.
     #[arg(long, conflicts_with_all = ["samples", "reference", "pairs"])]
     pub checkpoint: Option<PathBuf>,
     /// Generated images to score against --reference: a folder of PNG/JPEG files or an .npz
@@ -388,7 +390,8 @@ pub struct EvalArgs {
     /// the features of --features. Sample metrics print the real-vs-real floor beside them.
     /// Default: mse,bpd,swd (mse,swd for a blurring model, which has no bits/dim); for
     /// --samples/--reference swd,fid,kid,pr (swd needs images on both sides); for --pairs
-    /// psnr,ssim (lpips too with --lpips).
+    /// psnr,ssim (lpips on request). For an autoencoder: l1 (mean |x − x̂|), psnr, ssim, lpips,
+    /// fid (rFID: images against their reconstructions, on --features); default l1,psnr,ssim.
     #[arg(long)]
     pub metrics: Option<String>,
     /// Feature network for kid/fid/pr: the standard FID Inception (tools/fetch_inception.sh writes

@@ -89,3 +89,109 @@ fn eval_scores_sets_from_anywhere_and_pairs_match_closed_forms() {
     assert!(fid_of(&again).abs() < 1e-2, "{again}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `prism eval --checkpoint` on an autoencoder run scores its reconstructions of the held-out
+/// images: the mean |x − x̂| is the one `prism reconstruct` reports for the same images (another
+/// code path), PSNR and SSIM come per image with their means, and metrics that need files say
+/// which.
+#[test]
+fn eval_scores_an_autoencoder_on_its_held_out_images() {
+    let dir = temp_dir("eval-ae");
+    let cfg = dir.join("ae.toml");
+    let data = root().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"name = "tiny-ae"
+[data]
+path = "{}"
+image_size = 16
+channels = 1
+limit = 40
+held_out = 8
+[autoencoder]
+channels = 1
+block_out_channels = [8, 8]
+layers_per_block = 1
+latent_channels = 2
+norm_groups = 4
+mid_attention = false
+regularizer = {{ kind = "kl" }}
+[loss]
+reconstruction = "l1"
+perceptual_weight = 0.0
+[train]
+steps = 3
+batch_size = 4
+lr = 1e-3
+seed = 0
+log_every = 1
+sample_every = 0
+checkpoint_every = 0
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let o = cli("train --quiet --config {} --out {}", &[&cfg, &run]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = dir.join("ae.json");
+    let o = cli(
+        "eval --checkpoint {} --num 8 --metrics l1,psnr,ssim --json {}",
+        &[&run, &json],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("on 8 held-out images"),
+        "{}",
+        stderr(&o)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let grid = dir.join("grid.png");
+    let o = cli(
+        "reconstruct --checkpoint {} --num 8 --out {}",
+        &[&run, &grid],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = stderr(&o);
+    let l1_reconstruct: f64 = said
+        .split("mean |x − x̂| = ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    let l1 = r["l1"].as_f64().unwrap();
+    assert!(
+        (l1 - l1_reconstruct).abs() < 1e-4,
+        "{l1} vs {l1_reconstruct}"
+    );
+    for (m, lo, hi) in [("psnr", 0.0, 60.0), ("ssim", -1.0, 1.0)] {
+        let per: Vec<f64> = r[m]["per_image"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(per.len(), 8, "{m}");
+        let mean = per.iter().sum::<f64>() / 8.0;
+        assert!((r[m]["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{m}");
+        assert!(per.iter().all(|v| *v > lo && *v < hi), "{m}: {per:?}");
+    }
+    fails_with(
+        &cli("eval --checkpoint {} --metrics fid", &[&run]),
+        "need --features",
+    );
+    fails_with(
+        &cli(
+            "eval --checkpoint {} --metrics lpips --lpips {}",
+            &[&run, &dir.join("none.safetensors")],
+        ),
+        "none.safetensors",
+    );
+    fails_with(
+        &cli("eval --checkpoint {} --metrics bpd", &[&run]),
+        "unknown metric 'bpd'",
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

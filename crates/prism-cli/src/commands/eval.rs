@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::args::EvalArgs;
 
 /// The first `n` images of a set (no flips or random crops: the set is an evaluation split).
-fn first_batch(
+pub(super) fn first_batch(
     set: &Dataset,
     n: usize,
     device: &burn::tensor::Device,
@@ -126,6 +126,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
     super::check_count("--steps", a.steps, super::MAX_STEPS)?;
     if let Some(json) = &a.json {
         super::check_extension("--json", json, "json", "JSON")?;
+    }
+    let file = prism::nn::autoencoder::autoencoder_file(&checkpoint);
+    if file.is_file()
+        && prism::io::read_format(&file)?.as_deref()
+            == Some(prism::nn::autoencoder::AUTOENCODER_FORMAT)
+    {
+        return super::eval_autoencoder::run(&a, &checkpoint);
     }
     let device = prism::default_device();
     let (mut cfg, model, step) = load_model(&checkpoint, &device)

@@ -18,6 +18,9 @@ use serde_json::json;
 use super::eval::{FEATURE_BATCH, KidArgs, parse_metrics, print_swd, to_planes};
 use crate::args::EvalArgs;
 
+/// How SSIM is computed, for the JSON reports.
+pub(super) const SSIM_SETUP: &str = "Gaussian window sigma 1.5 (11x11), population covariances, K1 0.01, K2 0.03, data range 1 on RGB in [0,1], mean over channels (scikit-image gaussian_weights=True, use_sample_covariance=False)";
+
 /// Loads `--features` (with `--inception-mode`) when `needed`.
 pub(super) fn feature_net(
     a: &EvalArgs,
@@ -224,13 +227,13 @@ fn score_features(
 
 /// The LPIPS network from `--lpips FILE`, or from [`prism::nn::DEFAULT_LPIPS_PATH`] (made by
 /// `tools/convert_lpips.py`); a missing file is an error that says how to make it.
-fn load_lpips(weights: Option<&Path>) -> Result<Box<dyn PairedDistance>> {
+pub(super) fn load_lpips(weights: Option<&Path>) -> Result<Box<dyn PairedDistance>> {
     let path = weights.unwrap_or(Path::new(prism::nn::DEFAULT_LPIPS_PATH));
     let net = prism::nn::Lpips::load(path, &prism::default_device())?;
     Ok(Box::new(net))
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
+pub(super) fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
@@ -283,27 +286,42 @@ pub fn run_pairs(a: &EvalArgs, dirs: &[PathBuf]) -> Result<()> {
         dirs[1].display()
     );
     let mut report = json!({"pairs": dirs, "num": n, "prism_version": env!("CARGO_PKG_VERSION"),
-        "ssim_setup": "Gaussian window sigma 1.5 (11x11), population covariances, K1 0.01, K2 0.03, data range 1 on RGB in [0,1], mean over channels (scikit-image gaussian_weights=True, use_sample_covariance=False)"});
+        "ssim_setup": SSIM_SETUP});
+    score_pairs(&metrics, &ra, &rb, lpips.as_deref(), &mut report)?;
+    if let Some(path) = &a.json {
+        prism::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// PSNR, SSIM and LPIPS (those of `metrics`; others are skipped) of the pairs `(reference[i],
+/// images[i])`, both `[N, C, H, W]` in `[-1, 1]`: printed as mean ± std and stored in `report`
+/// with the per-image values. `lpips` must be given when `metrics` holds `lpips`.
+pub(super) fn score_pairs(
+    metrics: &[String],
+    reference: &Tensor<4>,
+    images: &Tensor<4>,
+    lpips: Option<&dyn PairedDistance>,
+    report: &mut serde_json::Value,
+) -> Result<()> {
+    let n = reference.dims()[0];
     let unit = |t: &Tensor<4>| (t.clone() + 1.0) * 0.5;
-    for m in &metrics {
+    for m in metrics {
         let (values, label) = match m.as_str() {
-            "psnr" => (psnr_batch(unit(&ra), unit(&rb))?, "PSNR (dB)"),
-            "ssim" => (ssim_batch(unit(&ra), unit(&rb))?, "SSIM"),
-            _ => (
+            "psnr" => (psnr_batch(unit(reference), unit(images))?, "PSNR (dB)"),
+            "ssim" => (ssim_batch(unit(reference), unit(images))?, "SSIM"),
+            "lpips" => (
                 lpips
-                    .as_ref()
-                    .expect("loaded above")
-                    .distances(ra.clone(), rb.clone())?,
+                    .context("LPIPS was asked for but its network is not loaded")?
+                    .distances(reference.clone(), images.clone())?,
                 "LPIPS",
             ),
+            _ => continue,
         };
         let (mean, std) = mean_std(&values);
         println!("{label:<12} {mean:>9.4} ± {std:.4}   (mean ± std over {n} pairs)");
         report[m.as_str()] = json!({"mean": mean, "std": std, "per_image": values});
-    }
-    if let Some(path) = &a.json {
-        prism::fsutil::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
-        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

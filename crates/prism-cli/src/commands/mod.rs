@@ -3,6 +3,7 @@
 mod bench;
 mod classifier;
 mod eval;
+mod eval_autoencoder;
 mod eval_sets;
 mod eval_switch;
 mod forward;

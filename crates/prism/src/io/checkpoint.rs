@@ -100,6 +100,37 @@ pub fn load(path: &Path) -> Result<Loaded> {
     parse(&bytes, path)
 }
 
+/// The `format` metadata of a safetensors file (`None` when it has none), read from its header
+/// alone: which kind of prism file it is, without loading the tensors. Errors name the file.
+pub fn read_format(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    let bad = |reason: String| Error::Checkpoint {
+        path: path.into(),
+        reason,
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|_| bad("not a safetensors file (shorter than its header)".into()))?;
+    let n = u64::from_le_bytes(len);
+    // safetensors' own limit on a header.
+    if n > 100_000_000 {
+        return Err(bad(format!(
+            "not a safetensors file (a header of {n} bytes)"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .map_err(|_| bad("not a safetensors file (its header is cut short)".into()))?;
+    let json: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("not a safetensors file (header: {e})")))?;
+    Ok(json
+        .get("__metadata__")
+        .and_then(|m| m.get(FORMAT_KEY))
+        .and_then(|v| v.as_str())
+        .map(String::from))
+}
+
 /// Parses the bytes of a checkpoint file (what [`load`] read from `path`, which errors name).
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Loaded> {
     let bad = |reason: String| Error::Checkpoint {

@@ -10,7 +10,9 @@ mod checkpoint;
 mod npz;
 mod params;
 
-pub use checkpoint::{FORMAT_KEY, Loaded, check_matches, load, non_finite, parse, save};
+pub use checkpoint::{
+    FORMAT_KEY, Loaded, check_matches, load, non_finite, parse, read_format, save,
+};
 pub use npz::{NpyArray, NpyDtype, read_npz, write_npz};
 pub use params::{
     HostTensor, grads_by_name, grads_free_flat_params, host_params, host_to_flat, load_into,
