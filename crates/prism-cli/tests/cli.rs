@@ -555,7 +555,10 @@ fn inpaint_keeps_the_known_region_exactly() {
         &[&model, &small, &small, &out],
     );
     fails_with(&o, "this model fills 16×16 images");
-    let o = cli("sample --checkpoint {} --num 1 --steps 1", &[&model]);
+    let o = cli(
+        "sample --checkpoint {} --num 1 --steps 1 --out {}",
+        &[&model, &dir.join("samples.png")],
+    );
     fails_with(&o, "is an inpainting model");
     std::fs::remove_dir_all(dir).ok();
 }
