@@ -65,19 +65,34 @@ fn tiny(regularizer: Regularizer, limit: usize, start: u64) -> AeConfig {
 }
 
 fn vq() -> Regularizer {
+    Regularizer::vq(16, 3, 0.25)
+}
+
+/// [`vq`] with EMA codebook updates and restarts of codes whose usage average falls below 1.
+fn vq_ema_restart() -> Regularizer {
     Regularizer::Vq {
         n_embed: 16,
         embed_dim: 3,
         beta: 0.25,
+        ema: true,
+        decay: 0.9,
+        eps: 1e-5,
+        dead_code_threshold: 1.0,
     }
 }
 
 /// 6 steps straight equal 3 steps, a stop, and 3 resumed steps: both networks, both optimisers'
-/// moments and the log-variance identical to the bit; the discriminator starts at step 2.
+/// moments and the log-variance identical to the bit; the discriminator starts at step 2. With
+/// EMA codebook updates and dead-code restarts (`vq-ema`) also the codebook's averages, after
+/// restarts in the resumed steps (their vectors drawn from the step's random stream).
 #[test]
 fn autoencoder_with_discriminator_resumes_bit_exactly() {
     let _turn = take_turn();
-    for (name, reg) in [("kl", Regularizer::Kl), ("vq", vq())] {
+    for (name, reg) in [
+        ("kl", Regularizer::Kl),
+        ("vq", vq()),
+        ("vq-ema", vq_ema_restart()),
+    ] {
         let cfg = tiny(reg, 64, 2);
         let straight = common::temp_dir(&format!("ae-straight-{name}"));
         assert_eq!(train_autoencoder(&cfg, &quiet(&straight)).unwrap().step, 6);
@@ -106,7 +121,28 @@ fn autoencoder_with_discriminator_resumes_bit_exactly() {
         for key in ["loss", "rec", "g_loss", "d_weight", "d_loss"] {
             assert!(last.get(key).is_some_and(f64::is_finite), "{name}: {key}");
         }
-        if name == "vq" {
+        let ema_state = ["cluster_size", "embed_avg"].map(|b| {
+            a.tensors
+                .contains_key(&format!("autoencoder.ae.quantize.{b}"))
+        });
+        assert_eq!(ema_state, [name == "vq-ema"; 2], "{name}");
+        let codebook_moments = a
+            .tensors
+            .contains_key("adam_m.autoencoder.ae.quantize.embedding.weight");
+        assert_eq!(
+            codebook_moments,
+            name == "vq",
+            "{name}: the codebook's gradient"
+        );
+        if name == "vq-ema" {
+            let resumed: f64 = lines
+                .iter()
+                .filter(|l| l.step > 3)
+                .filter_map(|l| l.get("codes_restarted"))
+                .sum();
+            assert!(resumed > 0.0, "{name}: no restarts after the resume");
+        }
+        if name.starts_with("vq") {
             assert!(last.get("perplexity").is_some_and(|p| p >= 1.0));
         } else {
             assert!(last.get("kl").is_some_and(|k| k >= 0.0));
@@ -136,6 +172,34 @@ fn bad_autoencoder_configs_are_refused_with_the_key() {
     cfg.loss.kl_weight = f64::NAN;
     let e = cfg.validate().unwrap_err().to_string();
     assert!(e.contains("loss.kl_weight"), "{e}");
+    for (key, value) in [
+        ("decay", 1.0),
+        ("decay", 0.0),
+        ("eps", 0.0),
+        ("eps", f64::INFINITY),
+        ("dead_code_threshold", -1.0),
+        ("dead_code_threshold", f64::NAN),
+    ] {
+        let mut cfg = tiny(vq_ema_restart(), 64, 0);
+        if let Regularizer::Vq {
+            decay,
+            eps,
+            dead_code_threshold,
+            ..
+        } = &mut cfg.autoencoder.regularizer
+        {
+            *match key {
+                "decay" => decay,
+                "eps" => eps,
+                _ => dead_code_threshold,
+            } = value;
+        }
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("autoencoder.regularizer.{key}")),
+            "{key} = {value}: {e}"
+        );
+    }
     let text = cfg.to_toml().replace("latent_channels", "z_chans");
     let e = AeConfig::from_toml(&text, None).unwrap_err().to_string();
     assert!(e.contains("z_chans"), "{e}");
