@@ -3,7 +3,7 @@
 //! VQ-VAE-2) and random restarts of dead codes (Dhariwal et al. 2020, Jukebox, §2.2), as
 //! vector-quantize-pytorch 1.32's `Codebook` does them (`ema_update`, `threshold_ema_dead_code`,
 //! `reset_cluster_size` = the threshold; Sonnet's `VectorQuantizerEMA` is the same update with
-//! zero-debiased averages).
+//! bias-corrected averages that start at zero).
 //!
 //! After each step, with `n_k` the number of the batch's latent vectors `z` whose nearest code
 //! is `k` and `s_k = Σ_{z → k} z` their sum:
@@ -86,10 +86,11 @@ impl CodebookState {
             ema(m, s);
         }
         let total: f64 = self.cluster_size.iter().map(|&n| f64::from(n)).sum();
-        for (j, &n) in self.cluster_size.iter().enumerate() {
+        let rows = self.codebook.chunks_exact_mut(d).zip(m.chunks_exact(d));
+        for ((e, m), &n) in rows.zip(&self.cluster_size) {
             let smoothed = (f64::from(n) + eps) / (total + k as f64 * eps) * total;
-            for c in j * d..(j + 1) * d {
-                self.codebook[c] = (f64::from(m[c]) / smoothed) as f32;
+            for (e, &m) in e.iter_mut().zip(m) {
+                *e = (f64::from(m) / smoothed) as f32;
             }
         }
     }
