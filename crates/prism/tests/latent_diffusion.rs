@@ -36,11 +36,7 @@ fn tiny_ae(regularizer: Regularizer) -> AutoencoderConfig {
 }
 
 fn vq() -> Regularizer {
-    Regularizer::Vq {
-        n_embed: 16,
-        embed_dim: 2,
-        beta: 0.25,
-    }
+    Regularizer::vq(16, 2, 0.25)
 }
 
 /// Writes a freshly initialised autoencoder (weights from `seed`) as an inference file in `dir`;

@@ -260,3 +260,32 @@ fn a_bad_step_rolls_back_the_updates_it_applied() {
     assert_eq!(t.modules().updates(&g), STEPS - 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A change made outside the optimiser ([`Step::map_module`]: every discriminator weight + 1 each
+/// step) is kept like an update, and rolled back with the step when it goes bad afterwards.
+#[test]
+fn a_change_outside_the_optimiser_is_kept_and_rolled_back_with_its_step() {
+    let _turn = common::take_turn();
+    let dir = common::temp_dir("gan-map-module");
+    let (mut t, _device, [g, d]) = trainer(&dir, None, false);
+    let before = prism::io::host_params(t.modules().get(&d));
+    let mut step = |s: &mut Step<'_>| -> prism::Result<Metrics> {
+        s.map_module(&d, |m| prism::io::map_params(m, |_, w| w.add_scalar(1.0)));
+        let value = if s.index() == 2 { f64::NAN } else { 0.0 };
+        s.finite("loss", value, "a test")?;
+        Ok(Metrics::new())
+    };
+    let out = t.run(&mut step).unwrap();
+    assert_eq!((out.step, out.bad_steps), (STEPS, 1));
+    let after = prism::io::host_params(t.modules().get(&d));
+    for (name, w) in &before {
+        for (a, b) in w.data.iter().zip(&after[name].data) {
+            assert!(
+                (b - a - (STEPS - 1) as f32).abs() < 1e-5,
+                "{name}: {a} → {b}"
+            );
+        }
+    }
+    assert_eq!(t.modules().updates(&g), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}

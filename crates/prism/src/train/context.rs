@@ -85,6 +85,15 @@ impl Step<'_> {
         }
     }
 
+    /// Replaces a module by `f(module)` outside its optimiser: state a module keeps that is not
+    /// trained by gradients (e.g. a VQ codebook's moving averages). The change belongs to the
+    /// step like an update: it is in the next training state, and with several modules a step
+    /// that goes bad afterwards rolls it back. The module's EMA copy is not updated.
+    pub fn map_module<M: Module + 'static>(&mut self, h: &Handle<M>, f: impl FnOnce(M) -> M) {
+        self.modules.map(h, f);
+        self.updated = true;
+    }
+
     /// `value` if it is finite; otherwise the step is marked bad and the error says `what`
     /// became `value` at this step, with `hint`. Return the error (`?`) before any update: the
     /// trainer then skips the step (no update, no metrics but a `bad_steps` count), and stops

@@ -291,6 +291,17 @@ impl Modules {
         Ok(Ok(norm))
     }
 
+    /// Replaces a module by `f(module)`: a change made outside its optimiser (its EMA copy, if
+    /// any, is left as it is).
+    pub(super) fn map<M: Module + 'static>(&mut self, h: &Handle<M>, f: impl FnOnce(M) -> M) {
+        let slot = self.typed_mut(h);
+        let module = slot
+            .module
+            .take()
+            .expect("a module is present between updates");
+        slot.module = Some(f(module));
+    }
+
     /// Every module's tensors and metadata for a training-state file.
     pub(super) fn save(
         &self,

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::codebook::CodebookUpdate;
 use crate::{Error, Result};
 
 /// How the latent space is regularised (formula sheet §5).
@@ -21,11 +22,78 @@ pub enum Regularizer {
         /// Commitment weight β.
         #[serde(default = "default_beta")]
         beta: f64,
+        /// Exponential moving-average codebook updates instead of the codebook loss (van den
+        /// Oord et al. 2017, App. A.1; [`super::codebook`]).
+        #[serde(default, skip_serializing_if = "is_false")]
+        ema: bool,
+        /// The decay γ of the codebook's moving averages (EMA updates and usage counts).
+        #[serde(default = "default_decay", skip_serializing_if = "is_default_decay")]
+        decay: f64,
+        /// The Laplace smoothing ε of the EMA cluster sizes.
+        #[serde(default = "default_eps", skip_serializing_if = "is_default_eps")]
+        eps: f64,
+        /// Restart codes whose moving-average usage falls below this to encoder outputs of the
+        /// batch (Jukebox; vector-quantize-pytorch's `threshold_ema_dead_code`); 0: never.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dead_code_threshold: f64,
     },
 }
 
 fn default_beta() -> f64 {
     0.25
+}
+fn default_decay() -> f64 {
+    0.99
+}
+fn default_eps() -> f64 {
+    1e-5
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_default_decay(v: &f64) -> bool {
+    *v == default_decay()
+}
+fn is_default_eps(v: &f64) -> bool {
+    *v == default_eps()
+}
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+impl Regularizer {
+    /// A VQ codebook of `n_embed` codes of `embed_dim` channels with commitment weight `beta`,
+    /// trained by its gradient, no restarts.
+    pub fn vq(n_embed: usize, embed_dim: usize, beta: f64) -> Self {
+        Self::Vq {
+            n_embed,
+            embed_dim,
+            beta,
+            ema: false,
+            decay: default_decay(),
+            eps: default_eps(),
+            dead_code_threshold: 0.0,
+        }
+    }
+
+    /// The VQ codebook's maintenance (`None` for KL).
+    pub fn codebook_update(&self) -> Option<CodebookUpdate> {
+        match *self {
+            Self::Kl => None,
+            Self::Vq {
+                ema,
+                decay,
+                eps,
+                dead_code_threshold,
+                ..
+            } => Some(CodebookUpdate {
+                ema,
+                decay,
+                eps,
+                dead_code_threshold,
+            }),
+        }
+    }
 }
 
 /// See the module docs.
@@ -89,11 +157,7 @@ impl AutoencoderConfig {
             latent_channels: 3,
             norm_groups: 32,
             mid_attention: true,
-            regularizer: Regularizer::Vq {
-                n_embed: 8192,
-                embed_dim: 3,
-                beta: 0.25,
-            },
+            regularizer: Regularizer::vq(8192, 3, 0.25),
         }
     }
 
@@ -112,11 +176,7 @@ impl AutoencoderConfig {
         Self {
             block_out_channels: vec![32, 64, 64],
             layers_per_block: 1,
-            regularizer: Regularizer::Vq {
-                n_embed: 256,
-                embed_dim: 3,
-                beta: 0.25,
-            },
+            regularizer: Regularizer::vq(256, 3, 0.25),
             ..Self::vq_f4()
         }
     }
@@ -174,6 +234,10 @@ impl AutoencoderConfig {
             n_embed,
             embed_dim,
             beta,
+            decay,
+            eps,
+            dead_code_threshold,
+            ..
         } = self.regularizer
         {
             if n_embed < 2 || embed_dim == 0 {
@@ -184,6 +248,19 @@ impl AutoencoderConfig {
             if !(beta.is_finite() && beta >= 0.0) {
                 return bad(format!(
                     "regularizer.beta must be finite and >= 0, got {beta}"
+                ));
+            }
+            if !(decay > 0.0 && decay < 1.0) {
+                return bad(format!("regularizer.decay must be in (0, 1), got {decay}"));
+            }
+            if !(eps.is_finite() && eps > 0.0) {
+                return bad(format!(
+                    "regularizer.eps must be a positive finite number, got {eps}"
+                ));
+            }
+            if !(dead_code_threshold.is_finite() && dead_code_threshold >= 0.0) {
+                return bad(format!(
+                    "regularizer.dead_code_threshold must be finite and >= 0, got {dead_code_threshold}"
                 ));
             }
         }

@@ -6,6 +6,7 @@
 //! `weight`/`bias`, and Linear weights stored `[in, out]` (transposed).
 
 mod blocks;
+mod codebook;
 mod coder;
 mod config;
 mod diffusers;
@@ -18,6 +19,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor};
 use rand::Rng;
 
+pub use self::codebook::{CodebookState, CodebookUpdate, choose_restarts};
 pub use self::coder::{CoderShape, Decoder, Encoder};
 pub use self::config::{AutoencoderConfig, Regularizer};
 pub use self::diffusers::{
@@ -54,6 +56,9 @@ pub struct AePass {
     pub reg_loss: Tensor<1>,
     /// VQ: the codes chosen for the batch.
     pub indices: Option<Vec<usize>>,
+    /// VQ: the latent before quantisation (detached), for the codebook's maintenance
+    /// ([`VectorQuantizer::maintain`]).
+    pub unquantized: Option<Tensor<4>>,
 }
 
 impl AutoencoderConfig {
@@ -77,13 +82,19 @@ impl AutoencoderConfig {
             decoder: Decoder::new(self.latent_channels, self.channels, shape, device),
             quant_conv: conv1(enc_out, quant_out),
             post_quant_conv: conv1(code, self.latent_channels),
-            quantize: match self.regularizer {
-                Regularizer::Kl => None,
-                Regularizer::Vq {
-                    n_embed,
-                    embed_dim,
-                    beta,
-                } => Some(VectorQuantizer::new(n_embed, embed_dim, beta, device)),
+            quantize: match (&self.regularizer, self.regularizer.codebook_update()) {
+                (
+                    &Regularizer::Vq {
+                        n_embed,
+                        embed_dim,
+                        beta,
+                        ..
+                    },
+                    Some(update),
+                ) => {
+                    Some(VectorQuantizer::new(n_embed, embed_dim, beta, device).with_update(update))
+                }
+                _ => None,
             },
             factor: self.factor(),
         })
@@ -99,6 +110,14 @@ impl Autoencoder {
     /// The codebook, for a VQ autoencoder.
     pub fn quantizer(&self) -> Option<&VectorQuantizer> {
         self.quantize.as_ref()
+    }
+
+    /// The network with its quantiser replaced by `f(quantiser)` (a KL autoencoder unchanged).
+    pub fn map_quantizer(self, f: impl FnOnce(VectorQuantizer) -> VectorQuantizer) -> Self {
+        Self {
+            quantize: self.quantize.map(f),
+            ..self
+        }
     }
 
     /// The decoder (its last layer sets the adaptive GAN weight).
@@ -180,15 +199,15 @@ impl Autoencoder {
     /// quantised latent, decoded; with the regulariser's loss.
     pub fn forward_train<R: Rng + ?Sized>(&self, x: Tensor<4>, rng: &mut R) -> Result<AePass> {
         let m = self.moments(x)?;
-        let (z, reg_loss, indices) = match &self.quantize {
+        let (z, reg_loss, indices, unquantized) = match &self.quantize {
             None => {
                 let post = DiagonalGaussian::new(m);
                 let eps = normal(post.mean.dims(), rng, &post.mean.device());
-                (post.sample(eps), post.kl(), None)
+                (post.sample(eps), post.kl(), None, None)
             }
             Some(q) => {
-                let out = q.forward(m);
-                (out.z_q, out.loss, Some(out.indices))
+                let out = q.forward(m.clone());
+                (out.z_q, out.loss, Some(out.indices), Some(m.detach()))
             }
         };
         let (last_input, x_hat) = self
@@ -199,6 +218,7 @@ impl Autoencoder {
             last_input,
             reg_loss,
             indices,
+            unquantized,
         })
     }
 }

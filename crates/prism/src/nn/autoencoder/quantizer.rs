@@ -3,19 +3,31 @@
 //! codebook entry `e_k`, `k = argmin_j ‖z − e_j‖²`; gradients pass straight through
 //! (`z_q = z + sg(e_k − z)`); the codebook loss `‖sg(z) − e_k‖²` moves the codes and the
 //! commitment loss `β ‖z − sg(e_k)‖²` (β = 0.25) keeps the encoder near them (formula sheet §5).
+//! Optionally the codes follow exponential moving averages instead of the codebook loss, and dead
+//! codes restart from encoder outputs ([`super::codebook`], [`VectorQuantizer::maintain`]).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
 
-use crate::tensor::to_vec_int;
+use super::codebook::{CodebookState, CodebookUpdate, choose_restarts};
+use crate::io::map_params;
+use crate::tensor::{to_vec, to_vec_int};
 
-/// The codebook: `embedding.weight`, `[n_embed, dim]`.
+/// The codebook: `embedding.weight`, `[n_embed, dim]`; with EMA updates or dead-code restarts
+/// also the usage averages `cluster_size` (`N`, `[n_embed]`) and, with EMA updates, the averaged
+/// sums `embed_avg` (`m`, `[n_embed, dim]`; vector-quantize-pytorch's buffer names). These get
+/// no gradient; they are parameters so that checkpoints and the training state hold them.
 #[derive(Module, Debug)]
 pub struct VectorQuantizer {
     embedding: Embedding,
+    cluster_size: Option<Param<Tensor<1>>>,
+    embed_avg: Option<Param<Tensor<2>>>,
     #[module(skip)]
     beta: f64,
+    #[module(skip)]
+    update: Option<CodebookUpdate>,
 }
 
 /// What quantising a batch gives.
@@ -23,7 +35,8 @@ pub struct VectorQuantizer {
 pub struct Quantized {
     /// `z + sg(e_k − z)`, `[B, dim, h, w]`: the codes forward, the identity backward.
     pub z_q: Tensor<4>,
-    /// `mean ‖sg(z) − e_k‖² + β mean ‖z − sg(e_k)‖²` (means over all elements).
+    /// `mean ‖sg(z) − e_k‖² + β mean ‖z − sg(e_k)‖²` (means over all elements; the first term
+    /// only without EMA updates).
     pub loss: Tensor<1>,
     /// The chosen code of every latent vector, in `[B, h, w]` order.
     pub indices: Vec<usize>,
@@ -38,8 +51,103 @@ impl VectorQuantizer {
             embedding: EmbeddingConfig::new(n_embed, dim)
                 .with_initializer(Initializer::Uniform { min: -a, max: a })
                 .init(device),
+            cluster_size: None,
+            embed_avg: None,
             beta,
+            update: None,
         }
+    }
+
+    /// With codebook maintenance `update` (nothing changes if it is inactive): the statistics
+    /// start at `N_k = 1` and `m_k = e_k` (see [`super::codebook`]).
+    pub fn with_update(self, update: CodebookUpdate) -> Self {
+        if !update.is_active() {
+            return self;
+        }
+        fn buffer<const D: usize>(t: Tensor<D>) -> Param<Tensor<D>> {
+            Param::from_tensor(t).set_require_grad(false)
+        }
+        let e = self.codebook();
+        Self {
+            cluster_size: Some(buffer(Tensor::ones([self.n_embed()], &e.device()))),
+            embed_avg: update.ema.then(|| buffer(e.detach())),
+            update: Some(update),
+            ..self
+        }
+    }
+
+    /// The codebook maintenance, if any.
+    pub fn update(&self) -> Option<CodebookUpdate> {
+        self.update
+    }
+
+    /// The codebook and its statistics on the host.
+    pub fn state(&self) -> CodebookState {
+        let e = self.codebook();
+        CodebookState {
+            dim: e.dims()[1],
+            codebook: to_vec(e),
+            cluster_size: match &self.cluster_size {
+                Some(n) => to_vec(n.val()),
+                None => vec![0.0; self.n_embed()],
+            },
+            embed_avg: self.embed_avg.as_ref().map(|m| to_vec(m.val())),
+        }
+    }
+
+    /// The quantiser with the codebook and statistics of `state` (same shapes; statistics this
+    /// quantiser does not keep are ignored).
+    pub fn with_state(self, state: &CodebookState) -> Self {
+        map_params(self, |name, like| {
+            let data = match name {
+                "embedding.weight" => &state.codebook,
+                "cluster_size" => &state.cluster_size,
+                "embed_avg" => state
+                    .embed_avg
+                    .as_ref()
+                    .expect("EMA state for an EMA codebook"),
+                _ => return like,
+            };
+            Tensor::from_data(TensorData::new(data.clone(), [data.len()]), &like.device())
+        })
+    }
+
+    /// One maintenance step after the optimiser's (see [`super::codebook`]): the averages from
+    /// the batch's unquantised latent `z` (`[B, dim, h, w]`) and its nearest codes `indices`
+    /// (`[B, h, w]` order), the EMA codebook, then restarts of dead codes with vectors of `z`
+    /// drawn from `rng` ([`choose_restarts`]). Returns the quantiser and the number of codes
+    /// restarted; without maintenance, the quantiser unchanged and 0.
+    pub fn maintain<R: Rng + ?Sized>(
+        self,
+        z: Tensor<4>,
+        indices: &[usize],
+        rng: &mut R,
+    ) -> (Self, usize) {
+        self.maintain_with(z, indices, |dead, n| choose_restarts(dead, n, rng))
+    }
+
+    /// [`VectorQuantizer::maintain`] with the restarts chosen by `choose(dead codes, number of
+    /// vectors)`: `(code, vector)` pairs, vectors indexing `z`'s `[B, h, w]` order.
+    pub fn maintain_with(
+        self,
+        z: Tensor<4>,
+        indices: &[usize],
+        choose: impl FnOnce(&[usize], usize) -> Vec<(usize, usize)>,
+    ) -> (Self, usize) {
+        let Some(u) = self.update else {
+            return (self, 0);
+        };
+        let [b, d, h, w] = z.dims();
+        let z = to_vec(z.permute([0, 2, 3, 1]).reshape([b * h * w, d]));
+        let mut state = self.state();
+        state.update(&z, indices, u.decay, u.eps);
+        let restarts = if u.dead_code_threshold > 0.0 {
+            choose(&state.dead_codes(u.dead_code_threshold), b * h * w)
+        } else {
+            Vec::new()
+        };
+        state.restart(&restarts, &z, u.dead_code_threshold);
+        (self.with_state(&state), restarts.len())
     }
 
     /// The codebook `[n_embed, dim]`.
@@ -85,9 +193,13 @@ impl VectorQuantizer {
         let [b, _, h, w] = z.dims();
         let indices = self.nearest(z.clone().detach());
         let e_k = self.lookup(&indices, [b, h, w]);
-        let codebook = (e_k.clone() - z.clone().detach()).powi_scalar(2).mean();
+        let ema = self.update.is_some_and(|u| u.ema);
+        let codebook = (!ema).then(|| (e_k.clone() - z.clone().detach()).powi_scalar(2).mean());
         let commitment = (z.clone() - e_k.clone().detach()).powi_scalar(2).mean();
-        let loss = codebook + commitment * self.beta;
+        let loss = match codebook {
+            Some(codebook) => codebook + commitment * self.beta,
+            None => commitment * self.beta,
+        };
         let z_q = z.clone() + (e_k - z).detach();
         Quantized { z_q, loss, indices }
     }

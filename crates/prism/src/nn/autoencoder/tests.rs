@@ -20,11 +20,7 @@ fn tiny(regularizer: Regularizer, levels: usize) -> AutoencoderConfig {
 }
 
 fn vq() -> Regularizer {
-    Regularizer::Vq {
-        n_embed: 16,
-        embed_dim: 3,
-        beta: 0.25,
-    }
+    Regularizer::vq(16, 3, 0.25)
 }
 
 /// f = 4, 8, 16: latents `[B, z, H/f, W/f]`, reconstructions of the input's shape.
@@ -117,4 +113,75 @@ fn vq_is_straight_through() {
     assert!((u.usage - 0.5).abs() < 1e-12 && (u.perplexity - 2.0).abs() < 1e-12);
     let u = CodebookUsage::of(&[3, 3, 3], 4);
     assert!((u.usage - 0.25).abs() < 1e-12 && (u.perplexity - 1.0).abs() < 1e-12);
+}
+
+/// EMA codebook updates: the loss is the commitment term alone (`β mean ‖z − sg(e_k)‖²`) and the
+/// codebook gets no gradient; the statistics are parameters (`quantize.cluster_size`,
+/// `quantize.embed_avg`) only where an option asks for them, so a default VQ autoencoder's
+/// parameters are what they were; the options are absent from a default config's TOML.
+#[test]
+fn ema_codebook_has_no_codebook_loss_and_defaults_add_nothing() {
+    let (device, mut rng) = seeded(3);
+    let device = device.autodiff();
+    let update = |ema, dead_code_threshold| CodebookUpdate {
+        ema,
+        decay: 0.99,
+        eps: 1e-5,
+        dead_code_threshold,
+    };
+    let plain = VectorQuantizer::new(8, 3, 0.25, &device);
+    let ema = plain.clone().with_update(update(true, 0.0));
+    let z = (normal([2, 3, 2, 2], &mut rng, &device) * 0.2).require_grad();
+    let a = plain.forward(z.clone());
+    let b = ema.forward(z.clone());
+    assert_eq!(a.indices, b.indices);
+    let e_k = to_vec(ema.lookup(&b.indices, [2, 2, 2]));
+    let zs = to_vec(z.clone());
+    let commitment = zs
+        .iter()
+        .zip(&e_k)
+        .map(|(x, e)| (x - e).powi(2))
+        .sum::<f32>()
+        / 24.0;
+    let loss = crate::tensor::scalar(b.loss.clone());
+    assert!(
+        (loss - 0.25 * f64::from(commitment)).abs() < 1e-6,
+        "{loss} vs {commitment}"
+    );
+    let grads = b.loss.backward();
+    assert!(ema.codebook().grad(&grads).is_none());
+    assert!(z.grad(&grads).is_some());
+
+    let keys = |q: &VectorQuantizer| host_params(q).into_keys().collect::<Vec<_>>();
+    assert_eq!(keys(&plain), ["embedding.weight"]);
+    assert_eq!(
+        keys(&plain.clone().with_update(update(false, 0.0))),
+        ["embedding.weight"]
+    );
+    assert_eq!(
+        keys(&plain.clone().with_update(update(false, 1.0))),
+        ["cluster_size", "embedding.weight"]
+    );
+    assert_eq!(
+        keys(&ema),
+        ["cluster_size", "embed_avg", "embedding.weight"]
+    );
+    let s = ema.state();
+    assert_eq!(s.cluster_size, vec![1.0; 8]);
+    assert_eq!(s.embed_avg.as_ref(), Some(&s.codebook));
+
+    let cfg = tiny(vq(), 3);
+    let text = toml::to_string(&cfg).unwrap();
+    assert!(!text.contains("decay") && !text.contains("ema"), "{text}");
+    let back: AutoencoderConfig = toml::from_str(&text).unwrap();
+    assert_eq!(back, cfg);
+    let ema_cfg = text.replace(
+        "beta = 0.25",
+        "beta = 0.25\nema = true\ndead_code_threshold = 2.0",
+    );
+    let parsed: AutoencoderConfig = toml::from_str(&ema_cfg).unwrap();
+    assert_eq!(
+        parsed.regularizer.codebook_update(),
+        Some(update(true, 2.0))
+    );
 }

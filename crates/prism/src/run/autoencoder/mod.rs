@@ -6,7 +6,7 @@
 //! A run directory holds `model.safetensors` (the autoencoder's weights under diffusers-style
 //! paths, metadata `format = prism-autoencoder` and the job's `config` JSON: what `prism
 //! reconstruct` reads), `train_state.safetensors`, `metrics.jsonl` (`loss`, `nll`, `rec`, `kl` or
-//! `vq_loss`/`codebook_usage`/`perplexity`, `g_loss`, `d_weight`, `d_loss`, `logits_real`,
+//! `vq_loss`/`codebook_usage`/`perplexity` (and `codes_restarted` with dead-code restarts), `g_loss`, `d_weight`, `d_loss`, `logits_real`,
 //! `logits_fake`, `grad_norm`, `lr.*`, `images_per_s`), `config.toml` and reconstruction grids
 //! of held-out images (inputs above reconstructions).
 

@@ -8,6 +8,9 @@
 //!    `λ = clamp(‖∇_{W_L} NLL‖ / (‖∇_{W_L} g‖ + 10⁻⁴), 0, 10⁴) · disc_weight` from the last layer.
 //! 4. One backward pass of `Σ x̂ ⊙ sg(∂NLL/∂x̂ + λ·factor·∂g/∂x̂)` plus the regulariser and
 //!    log-variance terms: the exact gradient of `L_G` (the loss's value is logged as `loss`).
+//!    VQ with EMA updates or dead-code restarts: the codebook's maintenance
+//!    ([`VectorQuantizer::maintain`](crate::nn::autoencoder::VectorQuantizer::maintain)) on this
+//!    batch's latents, after the update; `codes_restarted` is logged.
 //! 5. From `disc_start`: the discriminator's loss on `x` and `sg(x̂)`, and its update.
 //!
 //! Unlike taming (which decodes again for the discriminator's step after the autoencoder's
@@ -24,6 +27,10 @@ use crate::nn::{Lpips, NLayerDiscriminator};
 use crate::objective::autoencoder::{adaptive_weight, last_layer_grad, norm, output_grad};
 use crate::tensor::scalar;
 use crate::train::{Handle, Metrics, Step};
+
+/// The step's random stream of the codebook's dead-code restarts (stream 0: data and posterior
+/// draws).
+const RESTART_STREAM: u64 = 1;
 
 /// The autoencoder and the KL loss's learned log-variance, trained together.
 #[derive(Module, Debug)]
@@ -120,6 +127,23 @@ impl AeStep<'_> {
         let loss = s.finite("loss", loss, hint)?;
         let grads = surrogate.backward();
         let grad_norm = s.update(&self.generator, &grads)?;
+        // 4b. The codebook's moving averages and restarts, after the optimiser's update.
+        let update = (s.module(&self.generator).ae.quantizer()).and_then(|q| q.update());
+        if let (Some(u), Some(z), Some(idx)) = (update, pass.unquantized, &pass.indices) {
+            let mut rng = s.rng(RESTART_STREAM);
+            let mut restarted = 0;
+            s.map_module(&self.generator, |t| AeTrainee {
+                ae: t.ae.map_quantizer(|q| {
+                    let (q, n) = q.maintain(z, idx, &mut rng);
+                    restarted = n;
+                    q
+                }),
+                ..t
+            });
+            if u.dead_code_threshold > 0.0 {
+                metrics.insert("codes_restarted".into(), restarted as f64);
+            }
+        }
         metrics.insert("loss".into(), loss);
         metrics.insert("nll".into(), nll);
         metrics.insert("rec".into(), rec_sum / numel);
