@@ -50,11 +50,12 @@ fn vq() -> Regularizer {
 }
 
 /// Writes a freshly initialised autoencoder (weights from `seed`) as an inference file in `dir`;
-/// returns the file and the network.
+/// returns the file and the network. The caller holds [`take_turn`]: initialising (and loading,
+/// which initialises before it reads the weights) draws from burn's process-wide generator, which
+/// the learning tests' untrained baselines read too.
 fn write_ae(dir: &Path, cfg: &AutoencoderConfig, seed: u64) -> (PathBuf, Autoencoder) {
     let device = prism::default_device();
     let ae = {
-        let _turn = take_turn();
         device.seed(seed);
         cfg.init(&device).unwrap()
     };
@@ -124,6 +125,7 @@ fn latent_scale_is_one_over_the_sample_std() {
 /// latent shape `[B, z, H/f, W/f]`; masks come down to the latent size; the file is checked.
 #[test]
 fn the_latent_space_round_trips_through_the_autoencoder() {
+    let _turn = take_turn();
     let device = prism::default_device();
     let d = data(40, false);
     let set = train_split(&d);
@@ -174,6 +176,7 @@ fn the_latent_space_round_trips_through_the_autoencoder() {
 /// when the file is corrupt.
 #[test]
 fn the_latent_cache_is_keyed_by_autoencoder_and_images_and_rebuilt_when_corrupt() {
+    let _turn = take_turn();
     let device = prism::default_device();
     let root = common::temp_dir("latent-cache");
     let (a_dir, b_dir) = (root.join("a"), root.join("b"));
@@ -611,19 +614,23 @@ fn latent_inpainting_learns_and_keeps_the_known_pixels() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// What [`latent_process_learns`] measured at one time: held-out x̂ and ε̂ MSE, trained and
-/// untrained.
+/// What [`latent_process_learns`] measured at one time: held-out x̂ and ε̂ MSE on the latent
+/// grid, trained and untrained, and `prism eval`'s denoising error on decoded images (trained,
+/// mean image).
 #[derive(Debug)]
 struct ProcessErrors {
     t: f64,
     trained: (f64, f64),
     untrained: (f64, f64),
+    image: (f64, f64),
 }
 
 /// A non-Gaussian process (`process`, with the preset `name`'s parameterisation and sampler) in
 /// the latent space of [`common::fashion_autoencoder`], trained 200 steps of 32 on the cached
-/// latents: on the 300 held-out latents its x̂ and ε̂ errors at each of `times` must be below the untrained network's (ε̂ where the state is full-size); `Stage` samples
-/// decoded 16² images. Returns the errors, the mean latent's x̂ error, and a report.
+/// latents: on the 300 held-out latents its x̂ and ε̂ errors at each of `times` must be below the
+/// untrained network's (ε̂ where the state is full-size); `prism eval`'s denoising error on
+/// decoded images (`eval::denoise_mse`) is measured at the same times; `Stage` samples decoded
+/// 16² images. Returns the errors, the mean latent's x̂ error, and a report.
 fn latent_process_learns(
     name: &str,
     times: &[f64],
@@ -653,26 +660,41 @@ fn latent_process_learns(
     let mean = mse(mean_latent.expand(z0.dims()), z0.clone());
     let process = stage.process.as_ref();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let images = prism::eval::denoise_mse(
+        &stage.model,
+        process,
+        &stage.cfg.model_input().unwrap(),
+        &held_out,
+        &train_set.mean_image().unwrap(),
+        times,
+        held_out.len(),
+        5,
+        &device,
+    )
+    .unwrap();
     let mut rows = Vec::new();
     let mut report = Vec::new();
-    for &t in times {
+    for (&t, image) in times.iter().zip(&images) {
         let [trained, untrained] =
             latent_errors(&[&stage.model, &untrained], process, &z0, t, &mut rng)[..]
         else {
             unreachable!()
         };
         report.push(format!(
-            "t = {t} (state {}²): x̂ MSE trained {:.4}, untrained {:.4}; ε̂ MSE trained {:.4}, untrained {:.4}",
+            "t = {t} (state {}²): x̂ MSE trained {:.4}, untrained {:.4}; ε̂ MSE trained {:.4}, untrained {:.4}; decoded image x̂ MSE {:.4}, mean image {:.4}",
             process.state_shape(z0.dims(), t)[2],
             trained.0,
             untrained.0,
             trained.1,
-            untrained.1
+            untrained.1,
+            image.model,
+            image.constant
         ));
         rows.push(ProcessErrors {
             t,
             trained,
             untrained,
+            image: (image.model, image.constant),
         });
     }
     let summary = format!(
@@ -697,9 +719,11 @@ fn latent_process_learns(
 /// Blurring in a latent space: the held-out x̂ MSE at t = 0.2 (logSNR ≈ 2.4) must be below this
 /// fraction of the mean latent's (a per-coordinate linear denoiser of the unblurred process at
 /// that logSNR gets about 0.11). Measured (2026-11-29, release, 2 shared cores): x̂ MSE trained /
-/// untrained = 0.0665 / 0.556 at t = 0.2 (mean latent 0.712, ratio 0.093), 1,139 / 87,260 at
-/// 0.35, 16,694 / 1,635,734 at 0.6 (the floor's gain, below); ε̂ MSE 0.232 / 1.071, 0.069 /
-/// 1.064, 0.024 / 1.059; 11 s of training, 16 s in all besides the autoencoder.
+/// untrained = 0.0665 / 0.560 at t = 0.2 (mean latent 0.712, ratio 0.093), 1,139 / 88,238 at
+/// 0.35, 16,694 / 1,663,281 at 0.6 (the floor's gain, below); ε̂ MSE 0.232 / 1.081, 0.069 /
+/// 1.088, 0.024 / 1.066; `prism eval`'s error on decoded images 0.047, 0.86, 1.31 against 0.300
+/// for the mean image; 11–15 s of training, 16–24 s in all besides the autoencoder. (The
+/// untrained figures moved in the third digit between builds; the margins are wide.)
 const MAX_BLUR_RATIO: f64 = 0.2;
 
 /// Blurring diffusion over the 8×8 latent grid: the Fashion-MNIST blurring preset (ε-prediction,
@@ -730,14 +754,20 @@ fn blurring_diffusion_learns_in_a_latent_space() {
     });
     let at = rows.iter().find(|r| r.t == 0.2).unwrap();
     assert!(at.trained.0 < MAX_BLUR_RATIO * mean, "{summary}");
+    assert!(
+        at.image.0 < at.image.1,
+        "decoded x̂ vs the mean image: {summary}"
+    );
 }
 
 /// Laplacian diffusion in a latent space: the held-out x̂ MSE at t = 0.35 (8² state, logSNR ≈ 1)
 /// must be below this fraction of the mean latent's (a per-coordinate linear denoiser of the
 /// isotropic process at that logSNR gets about 0.34). Measured (2026-11-29, release, 2 shared
-/// cores): x̂ MSE trained / untrained = 0.167 / 0.429 at t = 0.35 (mean latent 0.712, ratio
-/// 0.235), 0.390 / 0.591 at 0.6 and 0.467 / 0.790 at 0.75 (4² states); ε̂ MSE at 0.35: 0.111 /
-/// 0.298; 11 s of training, 14 s in all besides the autoencoder.
+/// cores): x̂ MSE trained / untrained = 0.167 / 0.455 at t = 0.35 (mean latent 0.712, ratio
+/// 0.235), 0.390 / 0.599 at 0.6 and 0.467 / 0.806 at 0.75 (4² states); ε̂ MSE at 0.35: 0.111 /
+/// 0.336; `prism eval`'s error on decoded images 0.083, 0.162, 0.197 against 0.300 for the mean
+/// image (asserted below it at every time); 11–12 s of training, 14–18 s in all besides the
+/// autoencoder.
 const MAX_LAPLACIAN_RATIO: f64 = 0.45;
 
 /// Laplacian pyramid diffusion on the latent grid: the Fashion-MNIST Laplacian preset
@@ -766,6 +796,14 @@ fn laplacian_diffusion_learns_in_a_latent_space() {
         });
     let at = rows.iter().find(|r| r.t == 0.35).unwrap();
     assert!(at.trained.0 < MAX_LAPLACIAN_RATIO * mean, "{summary}");
+    // prism eval's error on decoded images: the 4² states' x̂ is brought to the 8² latent grid
+    // before the decoder reads it.
+    for r in &rows {
+        assert!(
+            r.image.0 < r.image.1,
+            "decoded x̂ vs the mean image: {summary}"
+        );
+    }
 }
 
 /// A diffusers VAE (the tiny SD-configured golden folder) as the first stage of a training run:
