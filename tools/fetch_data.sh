@@ -6,6 +6,7 @@
 #   tools/fetch_data.sh photos          # 15 photographs, 1365–5312 px (CC-BY/CC-BY-SA/CC0, per file)
 #   tools/fetch_data.sh mate-nature     # 12 more photographs, 1280–2560 px (GPL-2+: never commit them)
 #   tools/fetch_data.sh fluent-emoji    # 3,391 Fluent Emoji 3D, 256×256 RGBA WebP (MIT)
+#   tools/fetch_data.sh fluent-emoji-categories  # the same, one sub-folder (class) per Unicode category
 # Then train with --data, e.g.
 #   prism train --config configs/fashion-mnist-cond.toml \
 #       --data data/external/fashion-mnist/train-images-idx3-ubyte.gz
@@ -54,6 +55,15 @@ case "${1:-}" in
     cp "$work"/package/package.json "$work"/package/README.md "$out/fluent-emoji-3d/"
     cp "$work"/package/LICENSE* "$out/fluent-emoji-3d/" 2>/dev/null || true
     echo "$(ls "$out/fluent-emoji-3d"/*.webp | wc -l) files in $out/fluent-emoji-3d" ;;
+  fluent-emoji-categories)
+    # Class sub-folders for conditioning on the emoji's Unicode category (configs/fluent-ldm-kl-f8-xattn.toml):
+    # the categories come from emoji-datasource-google's emoji.json (MIT), matched by codepoint.
+    [ -d "$out/fluent-emoji-3d" ] || { echo "run tools/fetch_data.sh fluent-emoji first" >&2; exit 1; }
+    (cd "$work" && npm pack --silent emoji-datasource-google@16.0.0 >/dev/null \
+      && tar xzf emoji-datasource-google-16.0.0.tgz package/emoji.json package/LICENSE)
+    python3 "$root/tools/fluent_emoji_categories.py" "$work/package/emoji.json" \
+      "$out/fluent-emoji-3d" "$out/fluent-emoji-3d-categories"
+    cp "$work/package/LICENSE" "$out/fluent-emoji-3d-categories/LICENSE-emoji-datasource" ;;
   *)
-    sed -n '2,11p' "$0"; exit 2 ;;
+    sed -n '2,12p' "$0"; exit 2 ;;
 esac

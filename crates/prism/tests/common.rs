@@ -129,3 +129,65 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The Fashion-MNIST images of the latent-diffusion learning tests: the first 3,300 of the test
+/// split at 16² (resized), the last 300 held out.
+pub const LDM_IMAGES: usize = 3300;
+/// See [`LDM_IMAGES`].
+pub const LDM_HELD_OUT: usize = 300;
+
+/// The first stage of the latent-diffusion learning tests: a KL autoencoder (f = 2, 16/32
+/// channels, 2 latent channels, no attention, L1 only) trained for 150 steps of 16 on the
+/// training split of the [`LDM_IMAGES`] Fashion-MNIST images at 16² (latents 8×8×2). Trained once
+/// per test binary, by the first test that asks, into a folder of the binary's own in cargo's
+/// `CARGO_TARGET_TMPDIR` (emptied first, so one copy at most is left on disk); every later caller
+/// gets the same run directory (its latent cache, `latents/` beside the model, is shared too).
+/// Returns the run directory and the seconds it took to train (0 for every caller but the first).
+/// Call it while holding [`take_turn`] (training runs one at a time).
+pub fn fashion_autoencoder() -> (&'static Path, f64) {
+    use prism::nn::autoencoder::{AutoencoderConfig, Regularizer};
+    use prism::run::autoencoder::{AeConfig, AeTrainConfig, train_autoencoder};
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let mut seconds = 0.0;
+    let dir = DIR.get_or_init(|| {
+        let started = std::time::Instant::now();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(concat!(env!("CARGO_CRATE_NAME"), "-fashion-ae"));
+        std::fs::remove_dir_all(&dir).ok();
+        let data = tiny_preset("fashion-mnist.toml", LDM_IMAGES, LDM_HELD_OUT).data;
+        let cfg = AeConfig {
+            name: "ldm-test-ae".into(),
+            data,
+            autoencoder: AutoencoderConfig {
+                channels: 1,
+                block_out_channels: vec![16, 32],
+                layers_per_block: 1,
+                latent_channels: 2,
+                norm_groups: 4,
+                mid_attention: false,
+                regularizer: Regularizer::Kl,
+            },
+            loss: prism::objective::autoencoder::AeLossConfig {
+                perceptual_weight: 0.0,
+                gan: None,
+                ..Default::default()
+            },
+            train: AeTrainConfig {
+                steps: 150,
+                batch_size: 16,
+                lr: 2e-3,
+                adamw: Default::default(),
+                grad_clip: Some(1.0),
+                seed: 1,
+                log_every: 50,
+                checkpoint_every: 0,
+                sample_every: 0,
+                max_bad_steps: 5,
+            },
+        };
+        train_autoencoder(&cfg, &quiet(&dir)).unwrap();
+        seconds = started.elapsed().as_secs_f64();
+        dir
+    });
+    (dir.as_path(), seconds)
+}

@@ -70,11 +70,74 @@ fn every_preset_parses_and_builds() {
             "fluent-ae-kl-f8.toml",
             "fluent-ae-vq-f4.toml",
             "fluent-ldm-kl-f8.toml",
+            "fluent-ldm-vq-f4.toml",
+            "fluent-ldm-kl-f8-xattn.toml",
         ]
         .map(String::from),
     );
     for w in want {
         assert!(names.contains(&w), "{w} missing: {names:?}");
+    }
+}
+
+/// Each latent-diffusion preset fits the autoencoder preset whose run it names (`runs/<name>`),
+/// checked without the autoencoder being trained: its U-Net takes the autoencoder's latent
+/// (`code_channels` channels of `image_size / f`), it reads the same images the same way (size,
+/// channels, fit, background, held-out count; the unconditional presets the same folder, so the
+/// same images are held out), and it leaves `x̂` unclipped. The cross-attention preset reads the
+/// images as the 9 Unicode-category folders of `tools/fetch_data.sh fluent-emoji-categories`
+/// through class tokens, with labels dropped for guidance.
+#[test]
+fn latent_presets_fit_their_autoencoder_presets() {
+    use prism::space::SpaceConfig;
+    for (name, classes) in [
+        ("fluent-ldm-kl-f8.toml", 0),
+        ("fluent-ldm-vq-f4.toml", 0),
+        ("fluent-ldm-kl-f8-xattn.toml", 9),
+    ] {
+        let cfg = ExperimentConfig::load(&configs_dir().join(name)).unwrap();
+        let SpaceConfig::Latent(latent) = &cfg.space else {
+            panic!("{name}: a latent space")
+        };
+        let run = latent.autoencoder.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            latent.autoencoder,
+            PathBuf::from("runs").join(run),
+            "{name}"
+        );
+        let ae =
+            prism::run::autoencoder::AeConfig::load(&configs_dir().join(format!("{run}.toml")))
+                .unwrap();
+        assert_eq!(
+            ae.name, run,
+            "{name}: the autoencoder preset trains into runs/{run}"
+        );
+        let side = cfg.data.image_size / ae.autoencoder.factor();
+        cfg.model
+            .validate_for(side, ae.autoencoder.code_channels())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (d, a) = (&cfg.data, &ae.data);
+        assert_eq!(
+            (d.image_size, d.channels, d.fit, d.background, d.held_out),
+            (a.image_size, a.channels, a.fit, a.background, a.held_out),
+            "{name}"
+        );
+        assert!(!cfg.sample.clip_x0, "{name}");
+        let core = cfg.model.net.core();
+        assert_eq!(core.num_classes, classes, "{name}");
+        if classes == 0 {
+            assert_eq!(d.path, a.path, "{name}: the autoencoder's images");
+        } else {
+            assert_eq!(
+                d.path,
+                PathBuf::from("data/external/fluent-emoji-3d-categories"),
+                "{name}"
+            );
+            let x = core.cross_attention.as_ref().expect("cross-attention");
+            assert!(x.class_tokens().is_some(), "{name}: class tokens");
+            assert_eq!(cfg.train.cond_drop_prob, 0.1, "{name}");
+            assert!(cfg.sample.guidance > 1.0, "{name}");
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Held-out denoising error at fixed times: `mean ||x − x̂(z_t)||²` per pixel, against the best
 //! predictor that ignores `z_t` (the per-pixel mean image of the training set). Where the state
-//! at `t` has a lower resolution (Laplacian diffusion), `x̂` is upsampled (nearest) to the image:
-//! the error then includes the detail bands the state no longer carries.
+//! at `t` has a lower resolution (Laplacian diffusion), `x̂` is upsampled (nearest) to the space's
+//! full size — in a latent space before it is decoded, since the decoder reads latents of the
+//! full size — and so to the image: the error then includes the detail bands the state no longer
+//! carries.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
@@ -46,7 +48,8 @@ pub(super) fn held_out_batch(
 }
 
 /// `x̂(z_t)` for the clean batch `x` (in the model's space) with noise `eps` at time `t`,
-/// decoded to images and upsampled (nearest) to side `side` where the state is smaller.
+/// upsampled (nearest) to `x`'s size where the state is smaller, decoded to images, and brought
+/// to side `side`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn image_estimate(
     model: &DiffusionModel,
@@ -58,13 +61,11 @@ pub(super) fn image_estimate(
     eps: Tensor<4>,
     side: usize,
 ) -> Result<Tensor<4>> {
-    let b = x.dims()[0];
+    let [b, _, full, _] = x.dims();
     let z = process.corrupt(x, &vec![t; b], eps)?;
     let levels = vec![process.level(t); b];
-    let x0_hat = input
-        .space()
-        .decode(model.predict(process, z, &levels, cond)?.x0_hat)?;
-    Ok(to_side(x0_hat, side))
+    let x0_hat = to_side(model.predict(process, z, &levels, cond)?.x0_hat, full);
+    Ok(to_side(input.space().decode(x0_hat)?, side))
 }
 
 /// One row of the comparison.
