@@ -1,6 +1,7 @@
 """PSNR, SSIM and LPIPS of an autoencoder's reconstructions, from the grid `prism reconstruct` writes
 (inputs in the upper rows, reconstructions below, 2-pixel borders; both halves padded to whole rows),
-with scikit-image (`peak_signal_noise_ratio`, `structural_similarity`, 8-bit images, data_range 255)
+with scikit-image (`peak_signal_noise_ratio`, `structural_similarity` with Gaussian weights σ = 1.5 and
+population covariances, 8-bit images, data_range 255)
 and the `lpips` package (net='vgg', weights from tools/convert_lpips.py). Used for the tables of
 docs/latent-diffusion.md; prism's own PSNR/SSIM live in its eval module.
 
@@ -40,7 +41,9 @@ def main():
     grid = np.asarray(Image.open(a.grid).convert("RGB"))
     x, y = tiles(grid, a.num, a.size)
     psnr = [peak_signal_noise_ratio(p, q, data_range=255) for p, q in zip(x, y)]
-    ssim = [structural_similarity(p, q, channel_axis=2, data_range=255) for p, q in zip(x, y)]
+    # Wang et al.'s SSIM (Gaussian window σ = 1.5, population covariances), as `prism eval` computes it.
+    ssim = [structural_similarity(p, q, channel_axis=2, data_range=255, gaussian_weights=True,
+                                  sigma=1.5, use_sample_covariance=False) for p, q in zip(x, y)]
     out = {"images": a.num, "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)),
            "l1": float(np.mean(np.abs(x.astype(np.float64) - y.astype(np.float64))) / 127.5)}
     if a.lpips.exists():

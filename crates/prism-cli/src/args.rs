@@ -387,7 +387,9 @@ pub struct EvalArgs {
     /// Comma-separated metrics: mse (held-out denoising error), switch (the denoising error just
     /// before and after each resolution switch, see --switch-delta), bpd (bits/dim), swd (multi-scale
     /// sliced Wasserstein distance of generated samples), kid, fid, pr (precision/recall, k = 3) on
-    /// the features of --features. Sample metrics print the real-vs-real floor beside them.
+    /// the features of --features, acc (class-conditional models: the share of samples that
+    /// --classifier assigns to the class they were drawn for, beside its accuracy on the held-out
+    /// images). Sample metrics print the real-vs-real floor beside them.
     /// Default: mse,bpd,swd (mse,swd for a blurring model, which has no bits/dim); for
     /// --samples/--reference swd,fid,kid,pr (swd needs images on both sides); for --pairs
     /// psnr,ssim (lpips on request). For an autoencoder: l1 (mean |x − x̂|), psnr, ssim, lpips,
@@ -400,6 +402,11 @@ pub struct EvalArgs {
     /// pytorch-fid's Inception state dict as safetensors.
     #[arg(long)]
     pub features: Option<PathBuf>,
+    /// A classifier from `prism classifier` for --metrics acc: the fraction of class-conditional
+    /// samples it assigns to the class they were drawn for (the Fashion-MNIST one ships as
+    /// checkpoints/fashion-mnist-classifier/classifier.safetensors).
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
     /// KID subsets (torch-fidelity's convention: 100 subsets drawn without replacement).
     #[arg(long, default_value_t = 100)]
     pub kid_subsets: usize,

@@ -221,6 +221,34 @@ fn eval_feature_metrics_on_the_shipped_checkpoint() {
     );
 }
 
+/// `--metrics acc`: the shipped classifier sorts the shipped class-conditional model's samples
+/// into the classes they were drawn for far above chance (10 %), and sorts real held-out images
+/// at about its recorded test accuracy (90.8 %); a missing classifier is named.
+#[test]
+fn eval_class_accuracy_of_guided_samples() {
+    let json = std::env::temp_dir().join(format!("prism-eval-acc-{}.json", std::process::id()));
+    let model = root().join("checkpoints/fashion-mnist-cond/model.safetensors");
+    let classifier = root().join("checkpoints/fashion-mnist-classifier/classifier.safetensors");
+    let data = root().join("data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    let o = cli(
+        "eval --checkpoint {} --data {} --metrics acc --classifier {} --num 40 --steps 10 --json {}",
+        &[&model, &data, &classifier, &json],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    std::fs::remove_file(&json).ok();
+    let acc = &r["class_accuracy"];
+    let f = |v: &serde_json::Value| v.as_f64().expect("a number");
+    assert!(f(&acc["accuracy"]) > 0.5, "{r}");
+    assert!(f(&acc["real_held_out"]) > 0.8, "{r}");
+    assert_eq!(acc["per_class"].as_array().unwrap().len(), 10);
+    let o = cli(
+        "eval --checkpoint {} --metrics acc --num 4 --steps 2",
+        &[&model],
+    );
+    fails_with(&o, "--metrics acc needs --classifier FILE");
+}
+
 /// `--mse-logsnr` measures the denoising error at the given noise levels (what compares models
 /// trained with different schedules): the JSON records the logSNR of each row, the error falls
 /// as the logSNR rises, and a level outside the schedule is refused with the flag's name.

@@ -28,7 +28,7 @@ pub(super) fn first_batch(
     Ok(set.try_batch(&idx, &mut rng, device)?.images)
 }
 
-const METRICS: [&str; 7] = ["mse", "switch", "bpd", "swd", "kid", "fid", "pr"];
+const METRICS: [&str; 8] = ["mse", "switch", "bpd", "swd", "kid", "fid", "pr", "acc"];
 const FEATURE_METRICS: [&str; 3] = ["kid", "fid", "pr"];
 /// Images per feature-network batch.
 pub(super) const FEATURE_BATCH: usize = 50;
@@ -148,6 +148,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
     let wants_features = metrics.iter().any(|m| FEATURE_METRICS.contains(m));
     let features = super::eval_sets::feature_net(&a, wants_features, &device)?;
+    let classifier = if metrics.contains(&"acc") {
+        Some(class_judge(&a, model.net.num_classes(), &device)?)
+    } else {
+        None
+    };
     if let Some(p) = a.data.clone() {
         cfg.data.path = p;
     }
@@ -272,7 +277,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     let wants_samples = metrics
         .iter()
-        .any(|m| *m == "swd" || FEATURE_METRICS.contains(m));
+        .any(|m| *m == "swd" || *m == "acc" || FEATURE_METRICS.contains(m));
     if wants_samples {
         let classes = model.net.num_classes();
         let guidance = a.sampling.guidance.unwrap_or(cfg.sample.guidance);
@@ -331,6 +336,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
             report["swd"] = json!({"resolutions": generated.resolutions, "per_level": generated.per_level,
                 "mean": generated.mean, "real_vs_real": {"per_level": floor.per_level, "mean": floor.mean}});
         }
+        if let Some(clf) = &classifier {
+            report["class_accuracy"] =
+                class_accuracy(clf, &samples, &real, held_out.labels(), classes)?;
+        }
         if let Some(net) = features {
             let bar = super::progress(3, "features");
             let f_real = extract(net.as_ref(), real, FEATURE_BATCH)?;
@@ -350,6 +359,91 @@ pub fn run(a: EvalArgs) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The classifier of `--classifier` for `--metrics acc`, checked against a model with `classes`
+/// classes.
+fn class_judge(
+    a: &EvalArgs,
+    classes: usize,
+    device: &burn::tensor::Device,
+) -> Result<prism::nn::Classifier> {
+    anyhow::ensure!(
+        classes > 0,
+        "--metrics acc measures whether samples follow their class: this model is not class-conditional"
+    );
+    let Some(path) = &a.classifier else {
+        bail!(
+            "--metrics acc needs --classifier FILE, a classifier from `prism classifier` (for \
+             Fashion-MNIST: checkpoints/fashion-mnist-classifier/classifier.safetensors)"
+        );
+    };
+    let clf = prism::nn::Classifier::load(path, device)
+        .with_context(|| format!("loading the classifier '{}'", path.display()))?;
+    anyhow::ensure!(
+        clf.config().num_classes == classes,
+        "the classifier '{}' tells {} classes apart, the model draws {classes}",
+        path.display(),
+        clf.config().num_classes
+    );
+    Ok(clf)
+}
+
+/// How often the classifier assigns a sample to the class it was drawn for (labels cycle over
+/// the classes, so each class has ⌊n/K⌋ or ⌈n/K⌉ samples), overall and per class, beside the
+/// classifier's own accuracy on the held-out images (when they have labels): the ceiling a
+/// model whose samples were real images would reach.
+fn class_accuracy(
+    clf: &prism::nn::Classifier,
+    samples: &burn::tensor::Tensor<4>,
+    real: &burn::tensor::Tensor<4>,
+    real_labels: Option<&[u32]>,
+    classes: usize,
+) -> Result<serde_json::Value> {
+    let n = samples.dims()[0];
+    let [_, c, h, w] = samples.dims();
+    let cfg = clf.config();
+    anyhow::ensure!(
+        c == cfg.channels && h == cfg.image_size && w == cfg.image_size,
+        "the classifier reads {}×{}×{} images, the samples are {c}×{h}×{w}",
+        cfg.channels,
+        cfg.image_size,
+        cfg.image_size
+    );
+    let pred = clf.predict(samples.clone(), FEATURE_BATCH);
+    let mut hits = vec![0usize; classes];
+    let mut counts = vec![0usize; classes];
+    for (i, p) in pred.iter().enumerate() {
+        counts[i % classes] += 1;
+        hits[i % classes] += usize::from(*p == i % classes);
+    }
+    let acc = hits.iter().sum::<usize>() as f64 / n as f64;
+    let per_class: Vec<f64> = hits
+        .iter()
+        .zip(&counts)
+        .map(|(&h, &c)| if c > 0 { h as f64 / c as f64 } else { f64::NAN })
+        .collect();
+    let real_acc = real_labels.map(|labels| {
+        let p = clf.predict(real.clone(), FEATURE_BATCH);
+        p.iter()
+            .zip(labels)
+            .filter(|&(&p, &l)| p == l as usize)
+            .count() as f64
+            / p.len() as f64
+    });
+    let shown = real_acc.map_or("no labels".into(), |r| format!("{r:.3}"));
+    println!(
+        "{:<22} {:>9.3}   real held-out images {shown}   ({n} samples over {classes} classes; chance {:.3})",
+        "class accuracy",
+        acc,
+        1.0 / classes as f64
+    );
+    let per: Vec<String> = per_class.iter().map(|v| format!("{v:.2}")).collect();
+    println!("{:<22} {}", "  per class", per.join(" "));
+    Ok(
+        json!({"accuracy": acc, "per_class": per_class, "real_held_out": real_acc, "n": n,
+        "classifier": clf.config().num_classes}),
+    )
 }
 
 /// KID, FID and precision/recall of generated against real features, each beside its

@@ -182,6 +182,22 @@ impl Classifier {
         self.head.forward(self.features(x))
     }
 
+    /// The predicted class (the arg max of the logits) of each image of `x` (`[B, C, S, S]` in
+    /// `[-1, 1]`), `batch` images at a time.
+    pub fn predict(&self, x: Tensor<4>, batch: usize) -> Vec<usize> {
+        let n = x.dims()[0];
+        let batch = batch.max(1);
+        (0..n)
+            .step_by(batch)
+            .flat_map(|start| {
+                let len = batch.min(n - start);
+                let logits = self.logits(x.clone().narrow(0, start, len));
+                crate::tensor::to_vec_int(logits.argmax(1).flatten(0, 1))
+            })
+            .map(|c| c as usize)
+            .collect()
+    }
+
     /// The metadata of a classifier file: format, config, and whatever `extra` adds (accuracy,
     /// command).
     pub fn metadata(&self, extra: &[(&str, String)]) -> HashMap<String, String> {

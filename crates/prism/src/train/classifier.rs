@@ -82,14 +82,18 @@ pub fn accuracy(model: &Classifier, set: &Dataset, batch: usize) -> Result<f64> 
     let idx: Vec<usize> = (0..set.len()).collect();
     for chunk in idx.chunks(batch.max(1)) {
         let b = set.try_batch(chunk, &mut rng, &device)?;
-        let pred = to_vec_int(model.logits(b.images).argmax(1).flatten(0, 1));
+        let pred = model.predict(b.images, chunk.len());
         let labels = b.labels.ok_or_else(|| {
             Error::invalid(
                 "accuracy needs a labelled set (an IDX images file with its labels file)",
             )
         })?;
         let truth = to_vec_int(labels);
-        correct += pred.iter().zip(&truth).filter(|(p, t)| p == t).count();
+        correct += pred
+            .iter()
+            .zip(&truth)
+            .filter(|&(&p, &t)| p as i64 == t)
+            .count();
     }
     Ok(correct as f64 / set.len().max(1) as f64)
 }
