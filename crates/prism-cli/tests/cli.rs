@@ -561,15 +561,7 @@ fn inpaint_keeps_the_known_region_exactly() {
     assert!(o.status.success(), "{}", stderr(&o));
     let filled = image::open(&out).unwrap().to_luma8();
     assert_eq!(filled.dimensions(), (16, 16));
-    let mut changed = 0;
-    for (x, y, p) in filled.enumerate_pixels() {
-        if hole(x, y) {
-            changed += usize::from(p != input.get_pixel(x, y));
-        } else {
-            assert_eq!(p, input.get_pixel(x, y), "known pixel ({x}, {y})");
-        }
-    }
-    assert!(changed > 0, "the hole is filled");
+    assert_only_the_hole_changed(&filled, &input, hole);
 
     let small = dir.join("small.png");
     image::GrayImage::new(8, 8).save(&small).unwrap();
@@ -589,6 +581,25 @@ fn inpaint_keeps_the_known_region_exactly() {
     );
     fails_with(&o, "is an inpainting model");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Every pixel of `filled` outside `hole` is `input`'s, bit for bit, and some pixel inside differs.
+fn assert_only_the_hole_changed<P>(
+    filled: &image::ImageBuffer<P, Vec<u8>>,
+    input: &image::ImageBuffer<P, Vec<u8>>,
+    hole: impl Fn(u32, u32) -> bool,
+) where
+    P: image::Pixel<Subpixel = u8> + PartialEq + std::fmt::Debug,
+{
+    let mut changed = 0;
+    for (x, y, p) in filled.enumerate_pixels() {
+        if hole(x, y) {
+            changed += usize::from(p != input.get_pixel(x, y));
+        } else {
+            assert_eq!(p, input.get_pixel(x, y), "known pixel ({x}, {y})");
+        }
+    }
+    assert!(changed > 0, "the hole is filled");
 }
 
 /// `prism inpaint` with a latent inpainting model (LDM's concat conditioning in the latent space
@@ -674,15 +685,7 @@ clip_x0 = false
     assert!(o.status.success(), "{}", stderr(&o));
     let filled = image::open(&out).unwrap().to_rgb8();
     assert_eq!(filled.dimensions(), (32, 32));
-    let mut changed = 0;
-    for (x, y, p) in filled.enumerate_pixels() {
-        if hole(x, y) {
-            changed += usize::from(p != input.get_pixel(x, y));
-        } else {
-            assert_eq!(p, input.get_pixel(x, y), "known pixel ({x}, {y})");
-        }
-    }
-    assert!(changed > 0, "the hole is filled");
+    assert_only_the_hole_changed(&filled, &input, hole);
     std::fs::remove_dir_all(dir).ok();
 }
 

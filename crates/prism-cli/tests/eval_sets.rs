@@ -57,8 +57,8 @@ fn eval_scores_sets_from_anywhere_and_pairs_match_closed_forms() {
     let classifier = root().join("checkpoints/fashion-mnist-classifier/classifier.safetensors");
     let (out_dir, npz) = (dir.join("samples"), dir.join("samples.npz"));
     let o = cli(
-        "sample --checkpoint {} --num 4 --steps 2 --out-dir {} --npz {}",
-        &[&model, &out_dir, &npz],
+        "sample --checkpoint {} --num 4 --steps 2 --out-dir {} --npz {} --out {}",
+        &[&model, &out_dir, &npz, &dir.join("grid.png")],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let pngs = std::fs::read_dir(&out_dir).unwrap().count();

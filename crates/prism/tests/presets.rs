@@ -72,6 +72,7 @@ fn every_preset_parses_and_builds() {
             "fluent-ldm-kl-f8.toml",
             "fluent-ldm-vq-f4.toml",
             "fluent-ldm-kl-f8-xattn.toml",
+            "fluent-ldm-kl-f8-inpaint.toml",
         ]
         .map(String::from),
     );
@@ -86,7 +87,8 @@ fn every_preset_parses_and_builds() {
 /// channels, fit, background, held-out count; the unconditional presets the same folder, so the
 /// same images are held out), and it leaves `x̂` unclipped. The cross-attention preset reads the
 /// images as the 9 Unicode-category folders of `tools/fetch_data.sh fluent-emoji-categories`
-/// through class tokens, with labels dropped for guidance.
+/// through class tokens, with labels dropped for guidance. The inpainting preset's U-Net reads the
+/// masked image's latent and the mask beside the state.
 #[test]
 fn latent_presets_fit_their_autoencoder_presets() {
     use prism::space::SpaceConfig;
@@ -94,6 +96,7 @@ fn latent_presets_fit_their_autoencoder_presets() {
         ("fluent-ldm-kl-f8.toml", 0),
         ("fluent-ldm-vq-f4.toml", 0),
         ("fluent-ldm-kl-f8-xattn.toml", 9),
+        ("fluent-ldm-kl-f8-inpaint.toml", 0),
     ] {
         let cfg = ExperimentConfig::load(&configs_dir().join(name)).unwrap();
         let SpaceConfig::Latent(latent) = &cfg.space else {
@@ -125,6 +128,14 @@ fn latent_presets_fit_their_autoencoder_presets() {
         assert!(!cfg.sample.clip_x0, "{name}");
         let core = cfg.model.net.core();
         assert_eq!(core.num_classes, classes, "{name}");
+        // An inpainting stage reads the masked image's latent and the mask beside the state.
+        let inpaints = name.contains("inpaint");
+        let cond = if inpaints {
+            ae.autoencoder.code_channels() + 1
+        } else {
+            0
+        };
+        assert_eq!(core.cond_channels, cond, "{name}");
         if classes == 0 {
             assert_eq!(d.path, a.path, "{name}: the autoencoder's images");
         } else {
