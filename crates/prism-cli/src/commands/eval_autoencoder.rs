@@ -43,24 +43,7 @@ pub fn run(a: &EvalArgs, checkpoint: &Path) -> Result<()> {
             checkpoint.display()
         );
     };
-    let mut data = cfg.data;
-    data.random_flip = false;
-    let set = match &a.data {
-        Some(path) => {
-            data.path = path.clone();
-            data.held_out = 0;
-            data.load()?
-        }
-        None => {
-            anyhow::ensure!(
-                data.held_out > 0,
-                "the autoencoder was trained with no held-out images (data.held_out = 0): \
-                 pass --data with images it has not seen"
-            );
-            let held = data.held_out;
-            data.load()?.split(held).1
-        }
-    };
+    let set = super::reconstruct::autoencoder_images(cfg.data, a.data.as_deref(), a.num)?;
     let n = a.num.min(set.len());
     anyhow::ensure!(n > 0, "no images to evaluate on");
     eprintln!(

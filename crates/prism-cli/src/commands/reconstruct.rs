@@ -7,6 +7,33 @@ use prism::run::autoencoder::{held_out_l1, load_autoencoder, reconstruction_grid
 
 use crate::args::ReconstructArgs;
 
+/// The images an autoencoder is shown: the first `num` of the folder or file `given` (every image
+/// of it, none held out), or else the held-out images of its training data; unflipped.
+pub(super) fn autoencoder_images(
+    mut data: prism::data::DataConfig,
+    given: Option<&std::path::Path>,
+    num: usize,
+) -> Result<prism::data::Dataset> {
+    data.random_flip = false;
+    let set = match given {
+        Some(path) => {
+            data.path = path.to_path_buf();
+            data.held_out = 0;
+            data.limit = num;
+            data.load()?
+        }
+        None => {
+            let held = data.held_out;
+            anyhow::ensure!(
+                held > 0,
+                "the autoencoder's data has no held-out images: pass --data"
+            );
+            data.load()?.split(held).1
+        }
+    };
+    Ok(set)
+}
+
 pub fn run(a: ReconstructArgs) -> Result<()> {
     anyhow::ensure!(a.num > 0, "--num must be positive");
     anyhow::ensure!(
@@ -43,24 +70,7 @@ pub fn run(a: ReconstructArgs) -> Result<()> {
         );
         data.image_size = size;
     }
-    let set = match &a.data {
-        Some(path) => {
-            data.path = path.clone();
-            data.held_out = 0;
-            data.limit = a.num;
-            data.random_flip = false;
-            data.load()?
-        }
-        None => {
-            data.random_flip = false;
-            let held = data.held_out;
-            anyhow::ensure!(
-                held > 0,
-                "the autoencoder's data has no held-out images: pass --data"
-            );
-            data.load()?.split(held).1
-        }
-    };
+    let set = autoencoder_images(data, a.data.as_deref(), a.num)?;
     let set = set.take(a.num);
     reconstruction_grid(&ae, &set, a.num, &device, &a.out)?;
     let l1 = held_out_l1(&ae, &set, &device)?;
